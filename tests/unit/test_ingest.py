@@ -1,0 +1,102 @@
+"""Ingestion as a pure function: dedupe, user state, dead-letter records."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.dedupe import RecentEventIds
+from streams.events import EventDecoder
+from streams.ingest import Source, dead_letter, ingest_message
+from streams.state import RECENT_TRACKS, UserState
+from tests.factories import NOW_MS, make_event
+
+DECODER = EventDecoder(now_ms=lambda: NOW_MS)
+SOURCE = Source("listening-events", 3, 1234)
+
+
+def test_duplicate_inside_one_batch_is_dropped() -> None:
+    event = make_event()
+    outcome = ingest_message(DECODER, UserState.empty(), b"u1", orjson.dumps([event, event]), 1)
+    assert outcome.accepted == [event]
+    assert outcome.duplicates == [event]
+
+
+def test_duplicate_across_messages_is_dropped_after_a_state_round_trip() -> None:
+    state = UserState.empty()
+    event = make_event()
+    ingest_message(DECODER, state, b"u1", orjson.dumps(event), 1)
+    restored = UserState.from_state(orjson.loads(orjson.dumps(state.to_state())))
+    again = ingest_message(DECODER, restored, b"u1", orjson.dumps(event), 2)
+    assert again.accepted == [] and again.duplicates == [event]
+
+
+def test_replayed_message_is_accepted_again_once_after_a_crash() -> None:
+    # The state was saved (changelog) but the worker died before committing the
+    # offset: the same message comes again and its output must be produced again.
+    state = UserState.empty()
+    event = make_event()
+    raw = orjson.dumps([event, event])
+    ingest_message(DECODER, state, b"u1", raw, offset=41)
+    restored = UserState.from_state(orjson.loads(orjson.dumps(state.to_state())))
+    replay = ingest_message(DECODER, restored, b"u1", raw, offset=41)
+    assert replay.accepted == [event]
+    assert replay.duplicates == [event]
+
+
+def test_skipped_tracks_are_not_remembered_as_heard() -> None:
+    state = UserState.empty()
+    batch = [make_event(track_id="a"), make_event(track_id="b", type="skip", ms_played=0)]
+    ingest_message(DECODER, state, b"u1", orjson.dumps(batch), 1)
+    assert state.recent_tracks == ["a"]
+
+
+def test_recent_tracks_are_bounded_and_most_recent_last() -> None:
+    state = UserState.empty()
+    for i in range(RECENT_TRACKS + 10):
+        state.remember_track(f"t{i}")
+    state.remember_track("t20")
+    assert len(state.recent_tracks) == RECENT_TRACKS
+    assert state.recent_tracks[-1] == "t20"
+
+
+@given(st.lists(st.text(min_size=1, max_size=6), max_size=60), st.integers(1, 16))
+def test_recent_ids_flag_exactly_the_ids_within_capacity(ids: list[str], capacity: int) -> None:
+    memory = RecentEventIds(capacity)
+    window: list[str] = []  # brute force: the last `capacity` distinct new ids
+    for event_id in ids:
+        expected_new = event_id not in window
+        assert (memory.add(event_id, offset=0) == "new") is expected_new
+        if expected_new:
+            window = [*window, event_id][-capacity:]
+    assert len(memory) == len(window)
+
+
+def test_dead_letter_of_a_batch_item_carries_its_own_json_and_position() -> None:
+    bad = make_event(type="pause")
+    raw = orjson.dumps([make_event(), bad])
+    outcome = ingest_message(DECODER, UserState.empty(), b"u1", raw, 1)
+    record = dead_letter(outcome.rejections[0], SOURCE, b"u1", raw, NOW_MS)
+    assert record["reason"] == "unknown_event_type"
+    assert record["field"] == "type"
+    assert record["batch_index"] == 1
+    assert record["event_id"] == bad["event_id"]
+    assert orjson.loads(record["original"]) == bad
+    assert record["source"] == {
+        "topic": "listening-events",
+        "partition": 3,
+        "offset": 1234,
+        "key": "u1",
+    }
+
+
+def test_dead_letter_of_undecodable_bytes_keeps_them_exactly() -> None:
+    raw = b"\xff\x00 broken"
+    outcome = ingest_message(DECODER, UserState.empty(), None, raw, 1)
+    record = dead_letter(outcome.rejections[0], SOURCE, None, raw, NOW_MS)
+    assert record["reason"] == "not_utf8"
+    assert record["original"] is None
+    assert base64.b64decode(record["original_b64"]) == raw
