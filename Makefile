@@ -9,8 +9,9 @@ STAMP   = $(VENV)/.installed
 demo: $(STAMP)  ## live demo: embedded broker + worker + simulator
 	$(BIN)/tunestream demo $(ARGS)
 
-test: $(STAMP)  ## everything CI checks: lint, unit + doctests, integration on a real broker
+test: $(STAMP)  ## everything CI checks: lint, types, unit + doctests, integration on a real broker
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 unit: $(STAMP)
