@@ -101,8 +101,13 @@ class Worker:
         stored = self.users.get(key) if key is not None else None
         state = UserState.from_state(stored, self.settings.dedupe_ids_per_user)
         outcome = ingest_message(self.decoder, state, key, value, source.offset)
-        log.debug("%s: %d accepted, %d duplicates, %d rejected", source,
-                  len(outcome.accepted), len(outcome.duplicates), len(outcome.rejections))
+        log.debug(
+            "%s: %d accepted, %d duplicates, %d rejected",
+            source,
+            len(outcome.accepted),
+            len(outcome.duplicates),
+            len(outcome.rejections),
+        )
         now_ms = time.time_ns() // 1_000_000
         for rejection in outcome.rejections:
             record = dead_letter(rejection, source, key, value, now_ms)

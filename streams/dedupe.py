@@ -68,8 +68,11 @@ class RecentEventIds:
         """JSON-safe, versioned state."""
         ids = b"".join(self._offsets)
         offsets = struct.pack(f">{len(self._offsets)}q", *self._offsets.values())
-        return {"v": STATE_VERSION, "ids": base64.b64encode(ids).decode(),
-                "offsets": base64.b64encode(offsets).decode()}
+        return {
+            "v": STATE_VERSION,
+            "ids": base64.b64encode(ids).decode(),
+            "offsets": base64.b64encode(offsets).decode(),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None, capacity: int = 256) -> RecentEventIds:

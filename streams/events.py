@@ -122,7 +122,7 @@ class EventDecoder:
         if len(items) > self.max_batch_events:
             detail = f"{len(items)} events in one message, at most {self.max_batch_events}"
             return [], [Rejection("too_many_events", detail)]
-        user_key = _key_text(key)
+        user_key = text_or_none(key)
         deadline_ms = self.now_ms() + self.max_future_ms
         events: list[Event] = []
         rejections: list[Rejection] = []
@@ -211,13 +211,14 @@ def _at(problem: Rejection, index: int | None, item: Any) -> Rejection:
     )
 
 
-def _key_text(key: bytes | None) -> str | None:
-    if key is None:
+def text_or_none(data: bytes | None) -> str | None:
+    """``data`` as text, or None when absent or not UTF-8 (never a valid id)."""
+    if data is None:
         return None
     try:
-        return key.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        return key.decode("latin-1")
+        return None
 
 
 def _kind(value: Any) -> str:

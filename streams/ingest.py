@@ -23,7 +23,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.events import Event, EventDecoder, Rejection, encode
+from streams.events import Event, EventDecoder, Rejection, encode, text_or_none
 from streams.state import UserState
 
 
@@ -96,18 +96,9 @@ def dead_letter(
             "topic": source.topic,
             "partition": source.partition,
             "offset": source.offset,
-            "key": _text_or_none(key),
+            "key": text_or_none(key),
         },
-        "original": _text_or_none(original),
+        "original": text_or_none(original),
         "original_b64": base64.b64encode(original).decode(),
         "rejected_at": now_ms,
     }
-
-
-def _text_or_none(data: bytes | None) -> str | None:
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
