@@ -17,44 +17,30 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
+import prometheus_client
 
 from online_models.popularity import DecayedPopularity
-from streams.events import EventDecoder, encode
-from streams.ingest import Source, dead_letter, ingest_message
+from streams.events import REASONS, EventDecoder, Rejection, encode
+from streams.faust_fixes import drop_records_fetched_before_a_seek, tune_fetch_wait
+from streams.ingest import IngestOutcome, Source, dead_letter, ingest_message
+from streams.metrics import Metrics
+from streams.observability import Observer
 from streams.recommendations import popularity_list
+from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.state import UserState
 
 log = logging.getLogger("tunestream.worker")
 
 
-def tune_fetch_wait(fetch_max_wait_ms: int) -> None:
-    """Make Faust's consumer fetch wait configurable.
-
-    faust-streaming hard-codes ``fetch_max_wait_ms=1500`` in its aiokafka driver.
-    Tansu answers a waiting fetch by polling, so end-to-end latency follows this
-    wait (DESIGN.md, Known traps). aiokafka reads the value when the consumer
-    starts, so setting it on the freshly built consumer is enough.
-    """
-    thread = faust_aiokafka.AIOKafkaConsumerThread
-    original = getattr(thread, "_tunestream_original_create", thread._create_worker_consumer)
-
-    def create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = fetch_max_wait_ms
-        return consumer
-
-    thread._tunestream_original_create = original  # type: ignore[attr-defined]
-    thread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
-
-
 class Worker:
     """The wiring of one tunestream worker: build with :func:`create_app`."""
 
-    def __init__(self, app: faust.App, settings: Settings) -> None:
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
         self.settings = settings
+        self.metrics = metrics or Metrics(latency_objective_s=settings.latency_objective_s)
+        self.metrics.declare_reasons(REASONS)
         self.decoder = EventDecoder(
             max_message_bytes=settings.max_message_bytes,
             max_batch_events=settings.max_batch_events,
@@ -72,6 +58,8 @@ class Worker:
             key_type=bytes,  # raw: the message key, the user_id
             help="per-user state: recent event ids and tracks",
         )
+        self.observer = Observer(app, settings, self.metrics, tables=[self.users])
+        self.observer.install()
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
 
     def _raw_topic(self, name: str) -> Any:
@@ -81,32 +69,36 @@ class Worker:
     async def ingest(self, stream: Any) -> None:
         """The agent: one message at a time (concurrency 1, faust-streaming #606)."""
         recovery = cast(Any, self.app.tables).recovery  # TableManager, typed as its ABC
+        messages = self.metrics.messages_total.labels(topic=self.settings.events_topic)
         async for event in stream.events():
             if not recovery.completed.is_set():
-                # Faust can hand over a message while the table is still being restored
-                # (before it seeks back to the committed offsets). Handled now, it would
-                # see a half-restored table, so wait; the seek's redelivery is then a
-                # duplicate and is dropped.
+                # Faust can hand over a message while the table is still being restored.
+                # Handled now, it would see a half-restored table, so wait.
                 await recovery.completed.wait()
             message = event.message
             source = Source(message.topic, message.partition, message.offset)
-            try:
-                await self.handle(message.key, message.value, source)
-            except Exception as exc:  # a bad message must never stop the worker
-                log.exception("processing failed at %s", source)
-                await self._dead_letter_error(exc, message.key, message.value, source)
+            self.observer.message_started()
+            with self.metrics.processing_seconds.time():
+                try:
+                    await self.handle(message.key, message.value, source)
+                except Exception as exc:  # a bad message must never stop the worker
+                    log.exception("processing failed at %s", source, extra=_where(source))
+                    await self._dead_letter_error(exc, message.key, message.value, source)
+            messages.inc()
+            self.observer.message_finished(source.partition, source.offset, message.timestamp)
 
     async def handle(self, key: bytes | None, value: bytes | None, source: Source) -> None:
         """Sort one message's events; forward, dead-letter, remember, recommend."""
         stored = self.users.get(key) if key is not None else None
         state = UserState.from_state(stored, self.settings.dedupe_ids_per_user)
         outcome = ingest_message(self.decoder, state, key, value, source.offset)
+        self._count(outcome)
         log.debug(
-            "%s: %d accepted, %d duplicates, %d rejected",
-            source,
+            "%d accepted, %d duplicates, %d rejected",
             len(outcome.accepted),
             len(outcome.duplicates),
             len(outcome.rejections),
+            extra=_where(source),
         )
         now_ms = time.time_ns() // 1_000_000
         for rejection in outcome.rejections:
@@ -120,7 +112,19 @@ class Worker:
         await self.clean_topic.send(key=key, value=encode(outcome.accepted))
         for accepted in outcome.accepted:
             self.popularity.learn_one(accepted)
+            self.observer.event_time_seen(accepted["ts"])
         await self._maybe_recommend(key, outcome.accepted[-1], state)
+
+    def _count(self, outcome: IngestOutcome) -> None:
+        events = self.metrics.events_total
+        for accepted in outcome.accepted:
+            events.labels(type=accepted["type"], outcome="ok").inc()
+        for duplicate in outcome.duplicates:
+            events.labels(type=duplicate["type"], outcome="duplicate").inc()
+        for rejection in outcome.rejections:
+            kind = "too_late" if rejection.reason == "too_late" else "invalid"
+            events.labels(type=_event_type(rejection.event), outcome=kind).inc()
+            self.metrics.dead_letters_total.labels(reason=rejection.reason).inc()
 
     async def _maybe_recommend(self, key: bytes, trigger: dict[str, Any], state: UserState) -> None:
         now = time.monotonic()
@@ -136,30 +140,47 @@ class Worker:
             now_ms=time.time_ns() // 1_000_000,
         )
         await self.recommendations_topic.send(key=key, value=encode(record))
+        self.metrics.recommendation_lists_total.labels(model_version=record["model_version"]).inc()
+        self.metrics.observe_end_to_end(record["latency_ms"] / 1000.0)
 
     async def _dead_letter_error(
         self, exc: Exception, key: bytes | None, value: bytes | None, source: Source
     ) -> None:
-        from streams.events import Rejection
-
         rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}")
         record = dead_letter(rejection, source, key, value, time.time_ns() // 1_000_000)
+        self.metrics.events_total.labels(type="unknown", outcome="error").inc()
+        self.metrics.dead_letters_total.labels(reason=rejection.reason).inc()
         try:
             await self.dlq_topic.send(key=key, value=encode(record), headers={"reason": b"error"})
         except Exception as dlq_exc:
             # Neither processed nor dead-lettered: stop before the offset is acknowledged.
-            log.critical("cannot dead-letter message at %s; stopping the worker", source)
+            where = _where(source)
+            log.critical("cannot dead-letter %s; stopping the worker", source, extra=where)
             await self.app.crash(dlq_exc)
             raise
 
 
-def create_app(settings: Settings) -> faust.App:
+def _where(source: Source) -> dict[str, Any]:
+    """Log ``extra``: the message's coordinates, as JSON log fields."""
+    return {"topic": source.topic, "partition": source.partition, "offset": source.offset}
+
+
+def _event_type(event: Any) -> str:
+    kind = event.get("type") if isinstance(event, dict) else None
+    return kind if kind in ("play", "skip", "save") else "unknown"
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     """A new Faust app for ``settings`` (whose broker must be a real address)."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    # A *_created series per counter doubles the series count and no query here uses it.
+    prometheus_client.disable_created_metrics()
     tune_fetch_wait(settings.fetch_max_wait_ms)
+    drop_records_fetched_before_a_seek()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=f"{settings.data_dir}/{{conf.name}}",
         topic_partitions=settings.partitions,
@@ -177,5 +198,5 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=False,
         table_cleanup_interval=30.0,
     )
-    app.tunestream = Worker(app, settings)  # type: ignore[attr-defined]
+    app.tunestream = Worker(app, settings, metrics)  # type: ignore[attr-defined]
     return app

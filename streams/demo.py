@@ -31,6 +31,7 @@ from rich.text import Text
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.publish import simulate
+from streams.security import security_options
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -108,6 +109,7 @@ async def _watch(settings: Settings, view: DemoView, stop: asyncio.Event) -> Non
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.bootstrap_servers,
+        **security_options(settings),
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
     )

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streams.events import Event, EventDecoder, Rejection
 from streams.producer import EventProducer, InvalidEvent
+from streams.security import security_options
 from streams.settings import Settings
 from streams.simulator import Population, PopulationConfig
 
@@ -31,7 +32,10 @@ async def produce_lines(lines: IO[bytes], settings: Settings, *, strict: bool = 
     """
     refused = 0
     async with EventProducer(
-        settings.bootstrap_servers, settings.events_topic, validate=strict
+        settings.bootstrap_servers,
+        settings.events_topic,
+        validate=strict,
+        **security_options(settings),
     ) as producer:
         for number, line in enumerate(lines, start=1):
             line = line.strip()
@@ -144,7 +148,9 @@ async def simulate(
         disable=not show_progress,
         transient=False,
     )
-    async with EventProducer(settings.bootstrap_servers, settings.events_topic) as producer:
+    async with EventProducer(
+        settings.bootstrap_servers, settings.events_topic, **security_options(settings)
+    ) as producer:
         with progress:
             task = progress.add_task("events", total=events, rate="-")
             started = time.monotonic()
@@ -178,6 +184,7 @@ async def tail(
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.bootstrap_servers,
+        **security_options(settings),
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         fetch_max_wait_ms=100,

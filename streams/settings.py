@@ -58,6 +58,7 @@ class Settings:
     store: str = _doc("Faust table store: memory:// or rocksdb://", default="memory://")
     data_dir: str = _doc("directory for worker state (RocksDB, etc.)", default=".tunestream")
     log_level: str = _doc("log level of the worker", default="WARNING")
+    log_format: str = _doc("worker log lines: json (one object per line) or text", default="json")
     fetch_max_wait_ms: int = _doc(
         "consumer fetch wait; latency follows it on Tansu (Faust hard-codes 1500)", default=50
     )
@@ -81,6 +82,28 @@ class Settings:
     popularity_half_life_s: float = _doc(
         "half-life of the popularity counts behind popularity-v0", default=3600.0
     )
+    latency_objective_s: float = _doc(
+        "end-to-end latency objective (event time to list sent); a histogram bucket sits here",
+        default=1.0,
+    )
+    stall_after_s: float = _doc(
+        "/livez fails when one message takes longer, or input waits unprocessed this long",
+        default=60.0,
+    )
+    security_protocol: str = _doc(
+        "Kafka security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", default="PLAINTEXT"
+    )
+    sasl_mechanism: str = _doc(
+        "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", default="PLAIN"
+    )
+    sasl_username: str = _doc("SASL user name", default="")
+    sasl_password: str = _doc(
+        "SASL password (prefer the _FILE variant); never logged", default="", repr=False
+    )
+    sasl_password_file: str = _doc("file holding the SASL password (a mounted secret)", default="")
+    ssl_cafile: str = _doc("CA bundle to verify the brokers (SSL, SASL_SSL)", default="")
+    ssl_certfile: str = _doc("client certificate for mutual TLS", default="")
+    ssl_keyfile: str = _doc("client private key for mutual TLS", default="")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -114,6 +137,8 @@ class Settings:
             "heartbeat_interval_s",
             "popularity_half_life_s",
             "commit_interval_s",
+            "latency_objective_s",
+            "stall_after_s",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -129,8 +154,26 @@ class Settings:
                 raise SettingsError(f"{env_name(name)} must be >= 0, got {getattr(self, name)!r}")
         if self.heartbeat_interval_s >= self.session_timeout_s:
             raise SettingsError("TUNESTREAM_HEARTBEAT_INTERVAL_S must be below the session timeout")
+        self._check_choices()
         if not self.store.startswith(("memory://", "rocksdb://", "rocksdict://")):
             raise SettingsError(f"TUNESTREAM_STORE={self.store!r}: use memory:// or rocksdb://")
+
+    def _check_choices(self) -> None:
+        choices = {
+            "log_format": ("json", "text"),
+            "security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+            "sasl_mechanism": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"{env_name(name)}={getattr(self, name)!r}: use one of {', '.join(allowed)}"
+                )
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise SettingsError(
+                f"TUNESTREAM_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "TUNESTREAM_SASL_USERNAME"
+            )
 
     @property
     def embedded(self) -> bool:

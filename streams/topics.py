@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from streams.security import security_options
 from streams.settings import Settings
 
 
@@ -41,11 +42,16 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
+async def wait_for_broker(settings: Settings, timeout_s: float = 30.0) -> None:
     """Return once the broker answers; raise ``TimeoutError`` naming it otherwise."""
     deadline = time.monotonic() + timeout_s
+    bootstrap_servers = settings.bootstrap_servers
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            request_timeout_ms=5000,
+            **security_options(settings),
+        )
         try:
             await admin.start()
             return
@@ -59,8 +65,10 @@ async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> No
 
 async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the missing topics; return the names created."""
-    await wait_for_broker(settings.bootstrap_servers, timeout_s)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await wait_for_broker(settings, timeout_s)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **security_options(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

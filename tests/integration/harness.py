@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +25,14 @@ from streams.settings import Settings, env_name
 class WorkerProcess:
     """``python -m streams worker`` with the test's settings; stopped by the test."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, entry: tuple[str, ...] = ("-m", "streams")
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.entry = entry  # what follows the interpreter: a module, or a test's wrapper script
         self.process: subprocess.Popen[bytes] | None = None
+        self.web_port = 0
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -36,10 +42,12 @@ class WorkerProcess:
         return env
 
     def start(self) -> WorkerProcess:
+        env = self.env()
+        self.web_port = int(env[env_name("web_port")])
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams", "worker"],
-                env=self.env(),
+                [sys.executable, *self.entry, "worker"],
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -60,6 +68,17 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        """HTTP GET on the worker's web server: (status, body); (0, b"") while it is not up."""
+        url = f"http://127.0.0.1:{self.web_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return 0, b""
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""

@@ -1,0 +1,222 @@
+"""Every Prometheus metric a worker exports, declared once against an injected registry.
+
+Names follow the Prometheus conventions: ``tunestream_`` prefix, base units
+(seconds, bytes), counters end in ``_total``. Labels only take values from
+small, fixed sets (event type, outcome, DLQ reason, topic, partition, table,
+model version), never a user or track id, so the number of series stays bounded
+whatever the traffic.
+
+The deploy/ alert rules and Grafana dashboard query these names; the tests in
+``tests/unit/test_metrics.py`` and ``tests/deploy`` keep them in step. Later
+signals (model quality, list quality) are one attribute each in
+:class:`Metrics`.
+
+>>> from prometheus_client import CollectorRegistry
+>>> registry = CollectorRegistry()
+>>> metrics = Metrics(registry, latency_objective_s=0.5)
+>>> metrics.events_total.labels(type="play", outcome="ok").inc(3)
+>>> registry.get_sample_value("tunestream_events_total", {"type": "play", "outcome": "ok"})
+3.0
+>>> metrics.observe_end_to_end(0.2)
+>>> registry.get_sample_value("tunestream_end_to_end_latency_seconds_bucket", {"le": "0.5"})
+1.0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+#: Outcomes of one event; ``invalid`` and ``too_late`` also count in the DLQ metric.
+OUTCOMES: Final = ("ok", "duplicate", "invalid", "too_late", "error")
+#: Event types; ``unknown`` for events that failed before their type was known.
+EVENT_TYPES: Final = ("play", "skip", "save", "unknown")
+
+# Per-message work is tens of microseconds to a few milliseconds.
+PROCESSING_BUCKETS_S: Final = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)  # fmt: skip
+# Event time to list emitted: includes producer linger, broker, fetch wait and queueing.
+LATENCY_BUCKETS_S: Final = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+
+def latency_buckets(objective_s: float) -> tuple[float, ...]:
+    """The latency buckets with one exactly at the objective, so SLO maths needs no guessing.
+
+    >>> latency_buckets(0.3)[:7]
+    (0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5)
+    """
+    return tuple(sorted({*LATENCY_BUCKETS_S, objective_s}))
+
+
+class Metrics:
+    """The worker's metrics bundle. Build one per registry (tests use a fresh one)."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, latency_objective_s: float = 1.0
+    ) -> None:
+        reg = registry if registry is not None else CollectorRegistry()
+        self.registry = reg
+        self.latency_objective_s = latency_objective_s
+
+        # --- input ---------------------------------------------------------------
+        self.events_total = Counter(
+            "tunestream_events_total",
+            "Listening events by type and outcome (ok, duplicate, invalid, too_late, error).",
+            ["type", "outcome"],
+            registry=reg,
+        )
+        self.messages_total = Counter(
+            "tunestream_messages_total",
+            "Kafka messages handled (one message may carry a batch of events).",
+            ["topic"],
+            registry=reg,
+        )
+        self.dead_letters_total = Counter(
+            "tunestream_dead_letters_total",
+            "Records written to the dead-letter topic, by reason code.",
+            ["reason"],
+            registry=reg,
+        )
+        self.processing_seconds = Histogram(
+            "tunestream_message_processing_seconds",
+            "Time to handle one Kafka message: decode, validate, dedupe, features, sends.",
+            buckets=PROCESSING_BUCKETS_S,
+            registry=reg,
+        )
+        self.end_to_end_latency_seconds = Histogram(
+            "tunestream_end_to_end_latency_seconds",
+            "Event time of the triggering event to the recommendation list being sent.",
+            buckets=latency_buckets(latency_objective_s),
+            registry=reg,
+        )
+        self.latency_objective_seconds = Gauge(
+            "tunestream_latency_objective_seconds",
+            "The end-to-end latency objective; a histogram bucket sits exactly here.",
+            registry=reg,
+        )
+        self.latency_objective_seconds.set(latency_objective_s)
+
+        # --- progress and lag ----------------------------------------------------
+        self.consumer_lag_messages = Gauge(
+            "tunestream_consumer_lag_messages",
+            "Messages in the partition not yet processed by this worker (high water - next).",
+            ["topic", "partition"],
+            registry=reg,
+        )
+        self.consumer_lag_seconds = Gauge(
+            "tunestream_consumer_lag_seconds",
+            "Age of the last processed message while more are waiting; 0 when caught up.",
+            ["topic", "partition"],
+            registry=reg,
+        )
+        self.last_processed_timestamp_seconds = Gauge(
+            "tunestream_last_processed_timestamp_seconds",
+            "Unix time this worker last finished a message.",
+            registry=reg,
+        )
+        self.last_commit_timestamp_seconds = Gauge(
+            "tunestream_last_commit_timestamp_seconds",
+            "Unix time this worker last committed consumer offsets.",
+            registry=reg,
+        )
+        self.assigned_partitions = Gauge(
+            "tunestream_assigned_partitions",
+            "Input partitions assigned to this worker.",
+            registry=reg,
+        )
+        self.rebalances_total = Counter(
+            "tunestream_rebalances_total",
+            "Consumer group rebalances this worker went through.",
+            registry=reg,
+        )
+        self.recovery_in_progress = Gauge(
+            "tunestream_recovery_in_progress",
+            "1 while table state is being restored from changelogs, else 0.",
+            registry=reg,
+        )
+        self.recovery_remaining_records = Gauge(
+            "tunestream_recovery_remaining_records",
+            "Changelog records still to read before this worker's tables are restored.",
+            registry=reg,
+        )
+        self.ready = Gauge(
+            "tunestream_worker_ready",
+            "1 when partitions are assigned and tables recovered (what /readyz answers).",
+            registry=reg,
+        )
+
+        # --- state ---------------------------------------------------------------
+        self.table_keys = Gauge(
+            "tunestream_table_keys",
+            "Keys held in each table on this worker (active partitions).",
+            ["table"],
+            registry=reg,
+        )
+        self.feature_freshness_seconds = Gauge(
+            "tunestream_feature_freshness_seconds",
+            "Wall clock minus the event time of the newest event folded into features.",
+            registry=reg,
+        )
+
+        # --- output --------------------------------------------------------------
+        self.recommendation_lists_total = Counter(
+            "tunestream_recommendation_lists_total",
+            "Recommendation lists published, by model version.",
+            ["model_version"],
+            registry=reg,
+        )
+        self.build_info = Info(
+            "tunestream_build", "Versions of tunestream and what it runs on.", registry=reg
+        )
+        self.build_info.info(build_versions())
+        self._zero_known_series()
+
+    def _zero_known_series(self) -> None:
+        # Series that exist from the start make rate() and absent() alerts behave at boot.
+        for event_type in EVENT_TYPES:
+            for outcome in OUTCOMES:
+                self.events_total.labels(type=event_type, outcome=outcome)
+
+    def declare_reasons(self, reasons: Iterable[str]) -> None:
+        """Create the DLQ series at 0 for every known reason code."""
+        for reason in reasons:
+            self.dead_letters_total.labels(reason=reason)
+
+    def observe_end_to_end(self, seconds: float) -> None:
+        """Record one list's latency; clock skew can make it negative, which counts as 0."""
+        self.end_to_end_latency_seconds.observe(max(seconds, 0.0))
+
+    def set_partition_lag(self, topic: str, partition: int, messages: int, seconds: float) -> None:
+        labels = {"topic": topic, "partition": str(partition)}
+        self.consumer_lag_messages.labels(**labels).set(max(messages, 0))
+        self.consumer_lag_seconds.labels(**labels).set(max(seconds, 0.0))
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop a revoked partition's lag series: another worker reports it now."""
+        for gauge in (self.consumer_lag_messages, self.consumer_lag_seconds):
+            with contextlib.suppress(KeyError):  # never reported
+                gauge.remove(topic, str(partition))
+
+
+def build_versions() -> dict[str, str]:
+    """The ``tunestream_build_info`` labels: fixed per process."""
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {
+        "version": version("tunestream"),
+        "faust": version("faust-streaming"),
+        "python": platform.python_version(),
+    }
