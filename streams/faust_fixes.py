@@ -50,7 +50,7 @@ def _bump(consumer: Any, tps: Iterable[Any]) -> None:
         epochs[tp] = epochs.get(tp, 0) + 1
 
 
-def drop_records_fetched_before_a_seek() -> None:
+def drop_records_fetched_before_a_seek(consumer_cls: Any = faust_aiokafka.Consumer) -> None:
     """Never hand over a record that was fetched before its partition was sought.
 
     After a restart Faust resumes the stream partitions, a fetch starts, and only
@@ -64,8 +64,7 @@ def drop_records_fetched_before_a_seek() -> None:
     whose epoch did not change since the batch was requested. Skipped records
     are fetched again from the sought position, so nothing is lost.
     """
-    consumer_cls: Any = faust_aiokafka.Consumer
-    if getattr(consumer_cls, "_tunestream_seek_guard", False):
+    if consumer_cls.__dict__.get("_tunestream_seek_guard", False):
         return
     getmany = consumer_cls.getmany
     perform_seek = consumer_cls.perform_seek

@@ -1,0 +1,101 @@
+"""The seek guard: a record fetched before its partition was sought is never handed over.
+
+Timeline of the trap (one partition, committed offset 56)::
+
+    fetch ──► batch 56..60 ──► handing over 56 ──► seek(56) ──► 57..60 must NOT follow
+                                                              (the seek fetches them again)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.faust_fixes import drop_records_fetched_before_a_seek, seek_epochs
+
+
+class FakeConsumer:
+    """Stands in for Faust's consumer: a getmany over a fixed batch, seeks that record calls."""
+
+    def __init__(self, batch: list[tuple[str, int]]) -> None:
+        self.batch = batch
+        self.sought: list[Any] = []
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[str, int]]:
+        for tp, offset in self.batch:
+            yield tp, offset
+
+    async def perform_seek(self) -> None:
+        self.sought.append("committed")
+
+    async def seek(self, partition: Any, offset: int) -> None:
+        self.sought.append((partition, offset))
+
+    async def seek_wait(self, partitions: Any) -> None:
+        self.sought.append(dict(partitions))
+
+    def assignment(self) -> set[str]:
+        return {"p0", "p1"}
+
+
+def guarded(batch: list[tuple[str, int]]) -> Any:
+    """A FakeConsumer whose class went through the same patch as Faust's consumer."""
+
+    class Guarded(FakeConsumer):
+        pass
+
+    drop_records_fetched_before_a_seek(Guarded)
+    return Guarded(batch)
+
+
+async def drain(consumer: Any, seek_after: int | None = None, seek: Any = None) -> list[Any]:
+    out = []
+    async for record in consumer.getmany(timeout=1.0):
+        out.append(record)
+        if len(out) == seek_after:
+            await seek()
+    return out
+
+
+def test_records_of_a_batch_after_a_seek_to_committed_are_dropped() -> None:
+    consumer = guarded([("p0", 56), ("p0", 57), ("p1", 10), ("p0", 58)])
+    handed = asyncio.run(drain(consumer, seek_after=1, seek=consumer.perform_seek))
+    assert handed == [("p0", 56)]
+    assert consumer.sought == ["committed"]
+
+
+def test_a_seek_of_one_partition_keeps_the_other_partitions_records() -> None:
+    consumer = guarded([("p0", 56), ("p0", 57), ("p1", 10), ("p0", 58), ("p1", 11)])
+    handed = asyncio.run(drain(consumer, seek_after=1, seek=lambda: consumer.seek("p0", 56)))
+    assert handed == [("p0", 56), ("p1", 10), ("p1", 11)]
+
+
+def test_seek_wait_counts_as_a_seek_of_its_partitions() -> None:
+    consumer = guarded([("p0", 1), ("p1", 1), ("p1", 2)])
+    handed = asyncio.run(drain(consumer, seek_after=1, seek=lambda: consumer.seek_wait({"p1": 0})))
+    assert handed == [("p0", 1)]
+    assert seek_epochs(consumer) == {"p1": 1}
+
+
+def test_a_batch_fetched_after_the_seek_is_handed_over_whole() -> None:
+    consumer = guarded([("p0", 56), ("p0", 57)])
+    asyncio.run(consumer.perform_seek())
+    assert asyncio.run(drain(consumer)) == [("p0", 56), ("p0", 57)]
+
+
+def test_the_patch_is_applied_once() -> None:
+    class Guarded(FakeConsumer):
+        pass
+
+    drop_records_fetched_before_a_seek(Guarded)
+    getmany = Guarded.getmany
+    drop_records_fetched_before_a_seek(Guarded)
+    assert Guarded.getmany is getmany
+
+
+def test_the_worker_patches_faust_s_own_consumer() -> None:
+    drop_records_fetched_before_a_seek()
+    assert faust_aiokafka.Consumer.__dict__["_tunestream_seek_guard"] is True
