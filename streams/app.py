@@ -21,7 +21,11 @@ import prometheus_client
 
 from online_models.popularity import DecayedPopularity
 from streams.events import REASONS, EventDecoder, Rejection, encode
-from streams.faust_fixes import drop_records_fetched_before_a_seek, tune_fetch_wait
+from streams.faust_fixes import (
+    drop_records_fetched_before_a_seek,
+    seek_again_after_recovery,
+    tune_fetch_wait,
+)
 from streams.ingest import IngestOutcome, Source, dead_letter, ingest_message
 from streams.metrics import Metrics
 from streams.observability import Observer
@@ -177,6 +181,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     prometheus_client.disable_created_metrics()
     tune_fetch_wait(settings.fetch_max_wait_ms)
     drop_records_fetched_before_a_seek()
+    seek_again_after_recovery()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",

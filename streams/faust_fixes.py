@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+from faust.tables import recovery as faust_recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 _EPOCHS = "_tunestream_seek_epochs"
+_ARRIVED = "_tunestream_epochs_at_arrival"
 
 
 def tune_fetch_wait(fetch_max_wait_ms: int) -> None:
@@ -51,31 +53,39 @@ def _bump(consumer: Any, tps: Iterable[Any]) -> None:
 
 
 def drop_records_fetched_before_a_seek(consumer_cls: Any = faust_aiokafka.Consumer) -> None:
-    """Never hand over a record that was fetched before its partition was sought.
+    """Never hand over a record that arrived before its partition was sought.
 
-    After a restart Faust resumes the stream partitions, a fetch starts, and only
-    then does recovery seek them to the committed offsets. Records of that
-    earlier fetch were still being handed over after the seek; each one moved
-    Faust's read offset forward, so the records the seek fetched again were
-    then dropped as already read: a run of messages was lost (seen as offset 56
-    processed, then 135). Kafka's own rule is that a seek discards what was
-    fetched before it; this restores that rule for Faust's batches: every seek
-    bumps a per-partition epoch, and a batch yields only records of partitions
-    whose epoch did not change since the batch was requested. Skipped records
-    are fetched again from the sought position, so nothing is lost.
+    Faust hands a fetched batch over record by record, awaiting between them;
+    a seek can happen meanwhile (recovery ends with one). The rest of that batch
+    was still handed over after the seek, each record moving Faust's read offset
+    forward, so the records the seek fetched again were dropped as already read:
+    a run of messages was lost. Kafka's rule is that a seek discards what was
+    fetched before it; this restores it for Faust's batches. Every seek bumps a
+    per-partition epoch, the epochs are noted when a batch arrives, and the
+    batch yields only records of partitions whose epoch has not moved since.
+    Skipped records are fetched again from the sought position.
+
+    The epochs are noted on arrival, not on request: a seek to the position a
+    fetch already started from does not make aiokafka discard that fetch, so
+    its records are the sought ones and must be kept.
     """
     if consumer_cls.__dict__.get("_tunestream_seek_guard", False):
         return
     getmany = consumer_cls.getmany
+    wait_next_records = consumer_cls._wait_next_records
     perform_seek = consumer_cls.perform_seek
     seek = consumer_cls.seek
     seek_wait = consumer_cls.seek_wait
 
+    async def noted_wait_next_records(self: Any, timeout: float) -> Any:
+        batch = await wait_next_records(self, timeout)
+        setattr(self, _ARRIVED, dict(seek_epochs(self)))
+        return batch
+
     async def guarded_getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        requested = dict(seek_epochs(self))
         epochs = seek_epochs(self)
         async for tp, message in getmany(self, timeout):
-            if epochs.get(tp, 0) == requested.get(tp, 0):
+            if epochs.get(tp, 0) == getattr(self, _ARRIVED, {}).get(tp, 0):
                 yield tp, message
 
     async def guarded_perform_seek(self: Any) -> None:
@@ -90,8 +100,34 @@ def drop_records_fetched_before_a_seek(consumer_cls: Any = faust_aiokafka.Consum
         _bump(self, partitions)
         await seek_wait(self, partitions)
 
+    consumer_cls._wait_next_records = noted_wait_next_records
     consumer_cls.getmany = guarded_getmany
     consumer_cls.perform_seek = guarded_perform_seek
     consumer_cls.seek = guarded_seek
     consumer_cls.seek_wait = guarded_seek_wait
     consumer_cls._tunestream_seek_guard = True
+
+
+def seek_again_after_recovery(recovery_cls: Any = faust_recovery.Recovery) -> None:
+    """Seek the stream partitions once more when table recovery has finished.
+
+    Faust ends recovery by seeking the stream partitions to their committed
+    offsets and *then* resuming flow control, which clears the agents' queues.
+    Records fetched in between (the fetcher runs while the seek is awaited)
+    are cleared from the queue although Faust counts them as read, so a killed
+    worker's successor skipped a run of messages (seen as partition 3 offset 16
+    processed, then 44). Seeking again after the clear re-fetches them; what an
+    agent already handled in that window comes again as a replay, which dedupe
+    recognises by its offset. Costs one seek per rebalance.
+    """
+    if recovery_cls.__dict__.get("_tunestream_seek_again", False):
+        return
+    on_recovery_completed = recovery_cls.on_recovery_completed
+
+    async def completed_then_seek(self: Any, generation_id: int = 0) -> None:
+        await on_recovery_completed(self, generation_id)
+        if self.app.consumer_generation_id == generation_id and self.app.consumer.assignment():
+            await self.app.consumer.perform_seek()
+
+    recovery_cls.on_recovery_completed = completed_then_seek
+    recovery_cls._tunestream_seek_again = True

@@ -53,6 +53,10 @@ class Settings:
     recommendations_topic: str = _doc(
         "output topic of recommendation lists (compacted)", default="recommendations"
     )
+    catalog_topic: str = _doc(
+        "compacted topic of track metadata, keyed by track_id; every worker reads all of it",
+        default="track-catalog",
+    )
     web_host: str = _doc("address of the worker's HTTP server", default="127.0.0.1")
     web_port: int = _doc("port of the worker's HTTP server", default=6066)
     store: str = _doc("Faust table store: memory:// or rocksdb://", default="memory://")

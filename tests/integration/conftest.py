@@ -42,6 +42,7 @@ def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
         clean_topic=f"{name}-clean",
         dlq_topic=f"{name}-dlq",
         recommendations_topic=f"{name}-recommendations",
+        catalog_topic=f"{name}-catalog",
         data_dir=str(tmp_path / "data"),
         partitions=4,
         refresh_interval_s=0.5,

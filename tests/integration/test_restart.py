@@ -61,12 +61,6 @@ def events(prefix: str, n: int, users: int = 15) -> list[dict]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, about 1 run in 4: Faust hands over messages before its post-recovery "
-    "seek, then skips the re-fetched ones (read_offset), so a killed worker's successor can "
-    "drop a run of messages; see the issue note",
-)
 def test_worker_killed_mid_stream_loses_nothing_and_still_drops_duplicates(
     settings: Settings, worker: WorkerProcess
 ) -> None:

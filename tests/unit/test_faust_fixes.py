@@ -4,6 +4,10 @@ Timeline of the trap (one partition, committed offset 56)::
 
     fetch ──► batch 56..60 ──► handing over 56 ──► seek(56) ──► 57..60 must NOT follow
                                                               (the seek fetches them again)
+
+and of the case that must still work::
+
+    fetch from 56 requested ──► seek(56) ──► batch 56..60 arrives ──► all handed over
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from streams.faust_fixes import drop_records_fetched_before_a_seek, seek_epochs
+from streams.faust_fixes import (
+    drop_records_fetched_before_a_seek,
+    seek_again_after_recovery,
+    seek_epochs,
+)
 
 
 class FakeConsumer:
@@ -23,9 +31,15 @@ class FakeConsumer:
     def __init__(self, batch: list[tuple[str, int]]) -> None:
         self.batch = batch
         self.sought: list[Any] = []
+        self.seek_while_fetching: Any = None
+
+    async def _wait_next_records(self, timeout: float) -> list[tuple[str, int]]:
+        if self.seek_while_fetching is not None:
+            await self.seek_while_fetching()
+        return self.batch
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[str, int]]:
-        for tp, offset in self.batch:
+        for tp, offset in await self._wait_next_records(timeout):
             yield tp, offset
 
     async def perform_seek(self) -> None:
@@ -86,6 +100,12 @@ def test_a_batch_fetched_after_the_seek_is_handed_over_whole() -> None:
     assert asyncio.run(drain(consumer)) == [("p0", 56), ("p0", 57)]
 
 
+def test_a_batch_arriving_after_a_seek_to_its_own_position_is_kept() -> None:
+    consumer = guarded([("p0", 56), ("p0", 57)])
+    consumer.seek_while_fetching = consumer.perform_seek
+    assert asyncio.run(drain(consumer)) == [("p0", 56), ("p0", 57)]
+
+
 def test_the_patch_is_applied_once() -> None:
     class Guarded(FakeConsumer):
         pass
@@ -99,3 +119,37 @@ def test_the_patch_is_applied_once() -> None:
 def test_the_worker_patches_faust_s_own_consumer() -> None:
     drop_records_fetched_before_a_seek()
     assert faust_aiokafka.Consumer.__dict__["_tunestream_seek_guard"] is True
+
+
+class FakeRecovery:
+    """Stands in for Faust's Recovery: completing recovery seeks once, like Faust does."""
+
+    def __init__(self, generation_id: int, assigned: bool = True) -> None:
+        consumer = FakeConsumer([])
+        consumer.assignment = (lambda: {"p0"}) if assigned else (lambda: set())  # type: ignore[method-assign]
+        self.app = type(
+            "App", (), {"consumer": consumer, "consumer_generation_id": generation_id}
+        )()
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        await self.app.consumer.perform_seek()
+
+
+def test_recovery_is_followed_by_a_second_seek_after_faust_clears_its_queues() -> None:
+    class Patched(FakeRecovery):
+        pass
+
+    seek_again_after_recovery(Patched)
+    recovery = Patched(generation_id=3)
+    asyncio.run(recovery.on_recovery_completed(3))
+    assert recovery.app.consumer.sought == ["committed", "committed"]
+
+
+def test_no_second_seek_when_a_new_rebalance_has_started() -> None:
+    class Patched(FakeRecovery):
+        pass
+
+    seek_again_after_recovery(Patched)
+    recovery = Patched(generation_id=4)
+    asyncio.run(recovery.on_recovery_completed(3))
+    assert recovery.app.consumer.sought == ["committed"]
