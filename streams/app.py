@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+import orjson
 import prometheus_client
 
 from online_models.popularity import DecayedPopularity
@@ -30,6 +31,7 @@ from streams.ingest import IngestOutcome, Source, dead_letter, ingest_message
 from streams.metrics import Metrics
 from streams.observability import Observer
 from streams.recommendations import popularity_list
+from streams.replicated import ReplicatedTopic
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.state import UserState
@@ -62,7 +64,12 @@ class Worker:
             key_type=bytes,  # raw: the message key, the user_id
             help="per-user state: recent event ids and tracks",
         )
+        self.catalog: dict[str, dict[str, Any]] = {}
+        self.artist_of: dict[str, str] = {}
+        self.catalog_reader = ReplicatedTopic(settings, settings.catalog_topic, self._apply_track)
+        app.task(self.catalog_reader.run)
         self.observer = Observer(app, settings, self.metrics, tables=[self.users])
+        self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
         self.observer.install()
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
 
@@ -74,6 +81,7 @@ class Worker:
         """The agent: one message at a time (concurrency 1, faust-streaming #606)."""
         recovery = cast(Any, self.app.tables).recovery  # TableManager, typed as its ABC
         messages = self.metrics.messages_total.labels(topic=self.settings.events_topic)
+        await self.catalog_reader.caught_up.wait()  # features and lists need track metadata
         async for event in stream.events():
             if not recovery.completed.is_set():
                 # Faust can hand over a message while the table is still being restored.
@@ -130,6 +138,17 @@ class Worker:
             events.labels(type=_event_type(rejection.event), outcome=kind).inc()
             self.metrics.dead_letters_total.labels(reason=rejection.reason).inc()
 
+    def _apply_track(self, key: bytes, value: bytes | None) -> None:
+        """One catalog record; a tombstone (no value) removes the track."""
+        track_id = key.decode()
+        if value is None:
+            self.catalog.pop(track_id, None)
+            self.artist_of.pop(track_id, None)
+            return
+        record = orjson.loads(value)
+        self.catalog[track_id] = record
+        self.artist_of[track_id] = str(record["artist_id"])
+
     async def _maybe_recommend(self, key: bytes, trigger: dict[str, Any], state: UserState) -> None:
         now = time.monotonic()
         last = self._last_list_at.get(key)
@@ -142,6 +161,7 @@ class Worker:
             exclude=set(state.recent_tracks),
             size=self.settings.list_size,
             now_ms=time.time_ns() // 1_000_000,
+            artist_of=self.artist_of,
         )
         await self.recommendations_topic.send(key=key, value=encode(record))
         self.metrics.recommendation_lists_total.labels(model_version=record["model_version"]).inc()

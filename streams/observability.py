@@ -9,6 +9,7 @@ in :mod:`streams.metrics`; this module only connects them to Faust.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import Any, cast
@@ -52,6 +53,8 @@ class Observer:
         self.assigned_at: dict[int, float] = {}
         self.joined = False
         self.newest_event_ms: int | None = None
+        #: what else must be in place before serving: a reason -> the event that ends it
+        self.prerequisites: dict[str, asyncio.Event] = {}
 
     # --- reported by the agent ------------------------------------------------------
     def message_started(self) -> None:
@@ -121,12 +124,14 @@ class Observer:
 
     def readiness(self) -> Verdict:
         recovery = self._recovery()
-        return readiness(
+        verdict = readiness(
             joined=self.joined,
             recovered=recovery is not None and recovery.completed.is_set(),
             rebalancing=bool(getattr(self.app, "rebalancing", False)),
             partitions=len(self.assigned_at),
         )
+        waiting = [reason for reason, done in self.prerequisites.items() if not done.is_set()]
+        return Verdict(False, waiting[0]) if verdict.ok and waiting else verdict
 
     def liveness(self) -> Verdict:
         return self.progress.liveness(time.monotonic(), waiting_messages=self.refresh())

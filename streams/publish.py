@@ -10,11 +10,11 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import IO, Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.events import Event, EventDecoder, Rejection
@@ -138,6 +138,7 @@ async def simulate(
         start_ts_ms=time.time_ns() // 1_000_000,
     )
     population = Population(config)
+    await publish_catalog(settings, (track.to_dict() for track in population.tracks))
     rng = random.Random(seed)
     progress = Progress(
         TextColumn("simulate"),
@@ -168,6 +169,32 @@ async def simulate(
                     elapsed = max(time.monotonic() - started, 1e-9)
                     progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:,.0f}")
     return 0
+
+
+async def publish_catalog(settings: Settings, records: Iterable[Mapping[str, Any]]) -> int:
+    """Publish track records to the compacted catalog topic, keyed by ``track_id``.
+
+    Every worker reads the whole topic (:mod:`streams.replicated`); re-publishing a
+    track replaces it, and compaction keeps the latest record per track.
+    """
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        **security_options(settings),
+    )
+    await producer.start()
+    try:
+        sends = [
+            await producer.send(
+                settings.catalog_topic, key=str(r["track_id"]).encode(), value=orjson.dumps(r)
+            )
+            for r in records
+        ]
+        await asyncio.gather(*sends)
+        return len(sends)
+    finally:
+        await producer.stop()
 
 
 async def tail(

@@ -48,7 +48,10 @@ class ReplicatedTopic:
         )
         await consumer.start()
         try:
+            await consumer.topics()  # loads the metadata of every topic, ours included
             partitions = consumer.partitions_for_topic(self.topic) or set()
+            if not partitions:
+                raise RuntimeError(f"topic {self.topic} does not exist; create it first")
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
