@@ -71,6 +71,7 @@ class Worker:
         self.observer = Observer(app, settings, self.metrics, tables=[self.users])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
         self.observer.install()
+        self._route_user_features()
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
 
     def _raw_topic(self, name: str) -> Any:
@@ -137,6 +138,24 @@ class Worker:
             kind = "too_late" if rejection.reason == "too_late" else "invalid"
             events.labels(type=_event_type(rejection.event), outcome=kind).inc()
             self.metrics.dead_letters_total.labels(reason=rejection.reason).inc()
+
+    def _route_user_features(self) -> None:
+        """``GET /users/{user_id}/features``, answered by the worker that owns the user."""
+        worker = self
+
+        @self.app.page("/users/{user_id}/features")
+        @self.app.table_route(table=self.users, match_info="user_id")
+        async def user_features(view: Any, request: Any, user_id: str) -> Any:
+            stored = worker.users.get(user_id.encode())
+            if stored is None:
+                return view.json({"error": f"no state for user {user_id!r}"}, status=404)
+            now_ms = time.time_ns() // 1_000_000
+            return view.json(worker.features_of(user_id, stored, now_ms))
+
+    def features_of(self, user_id: str, stored: dict[str, Any], now_ms: int) -> dict[str, Any]:
+        """What the feature API answers for one user's stored state."""
+        state = UserState.from_state(stored, self.settings.dedupe_ids_per_user)
+        return {"user_id": user_id, "as_of_ms": now_ms, "recent_tracks": state.recent_tracks}
 
     def _apply_track(self, key: bytes, value: bytes | None) -> None:
         """One catalog record; a tombstone (no value) removes the track."""
@@ -220,6 +239,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",  # table routing
         autodiscover=False,
         table_cleanup_interval=30.0,
     )

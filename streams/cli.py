@@ -150,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_setting(tail, "broker")
 
+    features = sub.add_parser(
+        "features", help="print a user's rolling features, as the worker that owns them answers"
+    )
+    features.add_argument("user_id", help="the user to look up")
+    features.add_argument(
+        "--url", default=None, help="any worker's web address (default http://WEB_HOST:WEB_PORT)"
+    )
+    _add_setting(features, "web_host")
+    _add_setting(features, "web_port", type=int)
+
     broker = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     broker.add_argument("--port", type=int, default=9092, help="loopback port (default 9092)")
     _add_setting(broker, "partitions", type=_positive_int)
@@ -247,6 +257,28 @@ def cmd_tail(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    settings = _settings(args)
+    base = (args.url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
+    url = f"{base}/users/{urllib.parse.quote(args.user_id, safe='')}/features"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        raise CliError(f"{url}: {exc.code} {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CliError(f"no worker answers at {base} ({reason})") from None
+    print(json.dumps(answer, indent=2, sort_keys=True))
+    return 0
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from streams.broker import EmbeddedBroker
     from streams.topics import ensure_topics
@@ -297,4 +329,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": cmd_simulate,
     "tail": cmd_tail,
     "broker": cmd_broker,
+    "features": cmd_features,
 }

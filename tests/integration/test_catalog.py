@@ -9,8 +9,11 @@ Timeline::
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
+import orjson
 import pytest
 
 from streams.producer import EventProducer
@@ -22,7 +25,7 @@ from tests.integration.harness import TopicReader, WorkerProcess
 pytestmark = pytest.mark.integration
 
 
-def test_recommendation_items_name_the_artist_from_the_catalog(
+def test_items_name_the_artist_from_the_catalog_and_the_owner_serves_user_features(
     settings: Settings, worker: WorkerProcess
 ) -> None:
     tracks = [
@@ -55,3 +58,14 @@ def test_recommendation_items_name_the_artist_from_the_catalog(
 
     items = asyncio.run(scenario())
     assert items and all(item["artist_id"] == "a" + item["track_id"][1:] for item in items)
+
+    status, body = worker.get("/users/u1/features")
+    assert status == 200 and orjson.loads(body)["user_id"] == "u1"
+    assert worker.get("/users/nobody/features")[0] == 404
+    cli = subprocess.run(
+        [sys.executable, "-m", "streams", "features", "u1", "--web-port", str(worker.web_port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert cli.returncode == 0 and orjson.loads(cli.stdout)["user_id"] == "u1", cli.stderr
