@@ -4,12 +4,13 @@ Log calls pass the Kafka coordinates and ids they know as ``extra``; the JSON
 formatter lifts exactly those keys (:data:`CONTEXT_FIELDS`) into the object, so
 a log search for ``"offset": 56`` or an event id finds every line about it.
 
->>> import logging
+>>> import logging, orjson
 >>> record = logging.LogRecord("tunestream.worker", logging.WARNING, __file__, 1,
 ...                            "rejected %d events", (2,), None)
 >>> record.topic, record.partition, record.offset = "listening-events", 3, 56
->>> JsonFormatter().format(record)[-96:]
-'"message":"rejected 2 events","topic":"listening-events","partition":3,"offset":56}'
+>>> line = orjson.loads(JsonFormatter().format(record))
+>>> line["level"], line["message"], line["topic"], line["partition"], line["offset"]
+('WARNING', 'rejected 2 events', 'listening-events', 3, 56)
 """
 
 from __future__ import annotations
