@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint unit integration bench install clean
+.PHONY: demo test lint unit integration bench install clean prometheus
 
 demo: $(STAMP)  ## live demo: embedded broker + worker + simulator
 	$(BIN)/tunestream demo $(ARGS)
 
-test: $(STAMP)  ## everything CI checks: lint, types, unit + doctests, integration on a real broker
+test: $(STAMP) prometheus  ## everything CI checks: lint, types, unit + doctests, integration on a real broker
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -17,7 +17,7 @@ test: $(STAMP)  ## everything CI checks: lint, types, unit + doctests, integrati
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"
 
-integration: $(STAMP)
+integration: $(STAMP) prometheus
 	$(BIN)/pytest -m integration
 
 lint: $(STAMP)
@@ -28,6 +28,13 @@ bench: $(STAMP)  ## prints measured figures; never part of the tests
 	$(BIN)/python -m benchmarks.decode_validate
 
 install: $(STAMP)
+
+# Debian's prometheus and promtool: a real server for the monitoring tests.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }

@@ -239,7 +239,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
-        canonical_url=f"http://{settings.web_host}:{settings.web_port}",  # table routing
+        canonical_url=f"http://{settings.advertised_host or settings.web_host}:{settings.web_port}",
         autodiscover=False,
         table_cleanup_interval=30.0,
     )

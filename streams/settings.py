@@ -59,6 +59,10 @@ class Settings:
     )
     web_host: str = _doc("address of the worker's HTTP server", default="127.0.0.1")
     web_port: int = _doc("port of the worker's HTTP server", default=6066)
+    advertised_host: str = _doc(
+        "host name other workers use to reach this one (table routing); empty: web_host",
+        default="",
+    )
     store: str = _doc("Faust table store: memory:// or rocksdb://", default="memory://")
     data_dir: str = _doc("directory for worker state (RocksDB, etc.)", default=".tunestream")
     log_level: str = _doc("log level of the worker", default="WARNING")

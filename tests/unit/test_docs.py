@@ -30,3 +30,15 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
     assert [
         line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))
     ] == ["make test"]
+
+
+def test_every_concrete_command_in_the_readme_parses() -> None:
+    """Commands an operator would paste (no placeholders such as FILE or [--x N])."""
+    from streams.cli import build_parser
+
+    commands = [
+        c for c in re.findall(r"`tunestream ([^`]*)`", README) if not re.search(r"[A-Z\[]", c)
+    ]
+    assert any(c.startswith("tail listening-events-dlq") for c in commands)
+    for command in commands:
+        build_parser().parse_args(command.split())
