@@ -57,6 +57,10 @@ class Settings:
         "compacted topic of track metadata, keyed by track_id; every worker reads all of it",
         default="track-catalog",
     )
+    track_events_topic: str = _doc(
+        "accepted events re-keyed by track_id, feeding the per-track statistics",
+        default="listening-events-by-track",
+    )
     web_host: str = _doc("address of the worker's HTTP server", default="127.0.0.1")
     web_port: int = _doc("port of the worker's HTTP server", default=6066)
     advertised_host: str = _doc(
@@ -85,6 +89,12 @@ class Settings:
     dedupe_ids_per_user: int = _doc(
         "recent event ids remembered per user to drop duplicates", default=256
     )
+    allowed_lateness_ms: int = _doc(
+        "events older than a user's newest event by more than this are dead-lettered "
+        "as too_late; within it, out-of-order events update the right state",
+        default=300_000,
+    )
+    session_gap_ms: int = _doc("inactivity that ends a listening session", default=1_800_000)
     list_size: int = _doc("items in a recommendation list", default=10)
     refresh_interval_s: float = _doc("least time between two lists for the same user", default=2.0)
     popularity_half_life_s: float = _doc(
@@ -147,6 +157,7 @@ class Settings:
             "commit_interval_s",
             "latency_objective_s",
             "stall_after_s",
+            "session_gap_ms",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -156,12 +167,16 @@ class Settings:
             "producer_linger_ms",
             "refresh_interval_s",
             "max_future_ms",
+            "allowed_lateness_ms",
             "web_port",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env_name(name)} must be >= 0, got {getattr(self, name)!r}")
         if self.heartbeat_interval_s >= self.session_timeout_s:
             raise SettingsError("TUNESTREAM_HEARTBEAT_INTERVAL_S must be below the session timeout")
+        if self.allowed_lateness_ms >= self.session_gap_ms:
+            # A late event could then split or join sessions already closed and emitted.
+            raise SettingsError("TUNESTREAM_ALLOWED_LATENESS_MS must be below the session gap")
         self._check_choices()
         if not self.store.startswith(("memory://", "rocksdb://", "rocksdict://")):
             raise SettingsError(f"TUNESTREAM_STORE={self.store!r}: use memory:// or rocksdb://")

@@ -18,6 +18,7 @@ import yaml
 
 from streams.cli import build_parser
 from streams.settings import Settings, env_name
+from streams.topics import topic_specs
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -75,16 +76,10 @@ def test_topic_init_creates_every_topic_the_workers_use_with_compaction_where_ne
         words = shlex.split(line.strip())
         if words[:1] == ["create"]:
             created[words[1]] = " ".join(words[2:])
-    s = Settings()
-    assert set(created) == {
-        s.events_topic,
-        s.clean_topic,
-        s.dlq_topic,
-        s.recommendations_topic,
-        s.catalog_topic,
-    }
-    for topic in (s.recommendations_topic, s.catalog_topic):
-        assert "cleanup.policy=compact" in created[topic]
+    specs = topic_specs(Settings())
+    assert set(created) == {spec.name for spec in specs}
+    for spec in specs:
+        assert ("cleanup.policy=compact" in created[spec.name]) == spec.compacted, spec.name
 
 
 def test_every_published_port_is_bound_to_loopback() -> None:
