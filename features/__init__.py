@@ -13,19 +13,37 @@ Reading order:
    ``window_ms``, with a lateness bound that refuses (and reports) later events.
 4. :mod:`features.affinity` — ``DecayedTopK``: decayed weights per artist or genre,
    at most ``k`` keys, with the entropy of the listening diet.
+5. :mod:`features.catalog` — ``TrackInfo`` (artist, genres, duration, flags) from a
+   ``track-catalog`` record, and ``load_catalog`` for CSV / JSON Lines files.
+6. :mod:`features.session` — ``SessionTracker``: sessions split by inactivity.
+7. :mod:`features.user` — ``UserFeatures``: everything known about one user's
+   listening, built from the above; ``too_late`` says which events it refuses.
+8. :mod:`features.track` — ``TrackFeatures``: popularity, trend, skip and save rates.
 """
 
 from features.affinity import DecayedTopK
 from features.base import STATE_VERSION, RollingStat
+from features.catalog import CatalogError, TrackInfo, load_catalog
 from features.decay import DecayedCounter, DecayedRate, DecayedSum
+from features.session import SessionFeatures, SessionTracker
+from features.track import TrackFeatures
+from features.user import UserFeatureConfig, UserFeatures
 from features.window import SlidingWindowSum
 
 __all__ = [
     "STATE_VERSION",
+    "CatalogError",
     "DecayedCounter",
     "DecayedRate",
     "DecayedSum",
     "DecayedTopK",
     "RollingStat",
+    "SessionFeatures",
+    "SessionTracker",
     "SlidingWindowSum",
+    "TrackFeatures",
+    "TrackInfo",
+    "UserFeatureConfig",
+    "UserFeatures",
+    "load_catalog",
 ]

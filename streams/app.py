@@ -20,6 +20,7 @@ import faust
 import orjson
 import prometheus_client
 
+from features import TrackInfo, UserFeatureConfig
 from online_models.popularity import DecayedPopularity
 from streams.events import REASONS, EventDecoder, Rejection, encode
 from streams.faust_fixes import (
@@ -34,7 +35,7 @@ from streams.recommendations import popularity_list
 from streams.replicated import ReplicatedTopic
 from streams.security import faust_credentials
 from streams.settings import Settings
-from streams.state import UserState
+from streams.state import TrackState, UserState
 
 log = logging.getLogger("tunestream.worker")
 
@@ -53,26 +54,37 @@ class Worker:
             max_future_ms=settings.max_future_ms,
         )
         self.popularity = DecayedPopularity(half_life_s=settings.popularity_half_life_s)
+        self.feature_config = UserFeatureConfig(
+            lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
+        )
         self._last_list_at: dict[bytes, float] = {}
         self.events_topic = self._raw_topic(settings.events_topic)
         self.clean_topic = self._raw_topic(settings.clean_topic)
         self.dlq_topic = self._raw_topic(settings.dlq_topic)
         self.recommendations_topic = self._raw_topic(settings.recommendations_topic)
+        self.track_events_topic = self._raw_topic(settings.track_events_topic)
         self.users = app.Table(
             "users",
             partitions=settings.partitions,
             key_type=bytes,  # raw: the message key, the user_id
-            help="per-user state: recent event ids and tracks",
+            help="per-user state: recent event ids, tracks and rolling features",
         )
-        self.catalog: dict[str, dict[str, Any]] = {}
+        self.tracks = app.Table(
+            "tracks",
+            partitions=settings.partitions,
+            key_type=bytes,  # raw: the track_id
+            help="per-track statistics: popularity, skip and save rates",
+        )
+        self.catalog: dict[str, TrackInfo] = {}
         self.artist_of: dict[str, str] = {}
         self.catalog_reader = ReplicatedTopic(settings, settings.catalog_topic, self._apply_track)
         app.task(self.catalog_reader.run)
-        self.observer = Observer(app, settings, self.metrics, tables=[self.users])
+        self.observer = Observer(app, settings, self.metrics, tables=[self.users, self.tracks])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
         self.observer.install()
-        self._route_user_features()
+        self._route_features()
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
+        app.agent(self.track_events_topic, name="track_stats", concurrency=1)(self.track_stats)
 
     def _raw_topic(self, name: str) -> Any:
         # Bytes in and out: we decode with orjson ourselves (faust.Record costs ~18 us).
@@ -103,8 +115,10 @@ class Worker:
     async def handle(self, key: bytes | None, value: bytes | None, source: Source) -> None:
         """Sort one message's events; forward, dead-letter, remember, recommend."""
         stored = self.users.get(key) if key is not None else None
-        state = UserState.from_state(stored, self.settings.dedupe_ids_per_user)
-        outcome = ingest_message(self.decoder, state, key, value, source.offset)
+        state = UserState.from_state(stored, self.settings.dedupe_ids_per_user, self.feature_config)
+        outcome = ingest_message(
+            self.decoder, state, key, value, source.offset, track_of=self.catalog.get
+        )
         self._count(outcome)
         log.debug(
             "%d accepted, %d duplicates, %d rejected",
@@ -113,7 +127,7 @@ class Worker:
             len(outcome.rejections),
             extra=_where(source),
         )
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = _now_ms()
         for rejection in outcome.rejections:
             record = dead_letter(rejection, source, key, value, now_ms)
             headers = {"reason": rejection.reason.encode()}
@@ -123,9 +137,16 @@ class Worker:
         assert key is not None  # accepted events match their message key
         self.users[key] = state.to_state()  # one changelog record for the whole batch
         await self.clean_topic.send(key=key, value=encode(outcome.accepted))
-        for accepted in outcome.accepted:
-            self.popularity.learn_one(accepted)
-            self.observer.event_time_seen(accepted["ts"])
+        for index, accepted in enumerate(outcome.accepted):
+            # Replays go again too: the track side drops positions it has applied.
+            position = [source.partition, source.offset, index]
+            record = {**accepted, "position": position}
+            await self.track_events_topic.send(
+                key=accepted["track_id"].encode(), value=encode(record)
+            )
+        for folded in outcome.folded:
+            self.popularity.learn_one(folded)
+            self.observer.event_time_seen(folded["ts"])
         await self._maybe_recommend(key, outcome.accepted[-1], state)
 
     def _count(self, outcome: IngestOutcome) -> None:
@@ -139,8 +160,22 @@ class Worker:
             events.labels(type=_event_type(rejection.event), outcome=kind).inc()
             self.metrics.dead_letters_total.labels(reason=rejection.reason).inc()
 
-    def _route_user_features(self) -> None:
-        """``GET /users/{user_id}/features``, answered by the worker that owns the user."""
+    async def track_stats(self, stream: Any) -> None:
+        """The second agent: fold events, keyed by track, into per-track statistics."""
+        async for message in stream.events():
+            key, value = message.message.key, message.message.value
+            try:
+                record = orjson.loads(value)
+                partition, offset, index = record["position"]
+                state = TrackState.from_state(self.tracks.get(key))
+                if state.first_time(partition, offset, index):
+                    state.features.update(record)
+                    self.tracks[key] = state.to_state()
+            except Exception:  # our own records; a bad one is logged, never stops the agent
+                log.exception("bad track record", extra={"topic": self.settings.track_events_topic})
+
+    def _route_features(self) -> None:
+        """``GET /users/{id}/features`` and ``/tracks/{id}/features``, answered by the owner."""
         worker = self
 
         @self.app.page("/users/{user_id}/features")
@@ -149,13 +184,28 @@ class Worker:
             stored = worker.users.get(user_id.encode())
             if stored is None:
                 return view.json({"error": f"no state for user {user_id!r}"}, status=404)
-            now_ms = time.time_ns() // 1_000_000
-            return view.json(worker.features_of(user_id, stored, now_ms))
+            return view.json(worker.features_of(user_id, stored, _now_ms()))
+
+        @self.app.page("/tracks/{track_id}/features")
+        @self.app.table_route(table=self.tracks, match_info="track_id")
+        async def track_features(view: Any, request: Any, track_id: str) -> Any:
+            stored = worker.tracks.get(track_id.encode())
+            if stored is None:
+                return view.json({"error": f"no statistics for track {track_id!r}"}, status=404)
+            now_ms = _now_ms()
+            features = TrackState.from_state(stored).features.read(now_ms)
+            return view.json({"track_id": track_id, "as_of_ms": now_ms, **features})
 
     def features_of(self, user_id: str, stored: dict[str, Any], now_ms: int) -> dict[str, Any]:
         """What the feature API answers for one user's stored state."""
-        state = UserState.from_state(stored, self.settings.dedupe_ids_per_user)
-        return {"user_id": user_id, "as_of_ms": now_ms, "recent_tracks": state.recent_tracks}
+        state = UserState.from_state(stored, self.settings.dedupe_ids_per_user, self.feature_config)
+        features = state.features.read(now_ms)
+        return {
+            "user_id": user_id,
+            "as_of_ms": now_ms,
+            **features,
+            "recent_tracks": state.recent_tracks,
+        }
 
     def _apply_track(self, key: bytes, value: bytes | None) -> None:
         """One catalog record; a tombstone (no value) removes the track."""
@@ -164,9 +214,9 @@ class Worker:
             self.catalog.pop(track_id, None)
             self.artist_of.pop(track_id, None)
             return
-        record = orjson.loads(value)
-        self.catalog[track_id] = record
-        self.artist_of[track_id] = str(record["artist_id"])
+        track = TrackInfo.from_record(orjson.loads(value))
+        self.catalog[track_id] = track
+        self.artist_of[track_id] = track.artist_id
 
     async def _maybe_recommend(self, key: bytes, trigger: dict[str, Any], state: UserState) -> None:
         now = time.monotonic()
@@ -179,7 +229,7 @@ class Worker:
             trigger,
             exclude=set(state.recent_tracks),
             size=self.settings.list_size,
-            now_ms=time.time_ns() // 1_000_000,
+            now_ms=_now_ms(),
             artist_of=self.artist_of,
         )
         await self.recommendations_topic.send(key=key, value=encode(record))
@@ -190,7 +240,7 @@ class Worker:
         self, exc: Exception, key: bytes | None, value: bytes | None, source: Source
     ) -> None:
         rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}")
-        record = dead_letter(rejection, source, key, value, time.time_ns() // 1_000_000)
+        record = dead_letter(rejection, source, key, value, _now_ms())
         self.metrics.events_total.labels(type="unknown", outcome="error").inc()
         self.metrics.dead_letters_total.labels(reason=rejection.reason).inc()
         try:
@@ -201,6 +251,10 @@ class Worker:
             log.critical("cannot dead-letter %s; stopping the worker", source, extra=where)
             await self.app.crash(dlq_exc)
             raise
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _where(source: Source) -> dict[str, Any]:

@@ -20,9 +20,11 @@ table; everything that decides lives here and is tested without a broker.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from features import TrackInfo
 from streams.events import Event, EventDecoder, Rejection, encode, text_or_none
 from streams.state import UserState
 
@@ -38,11 +40,24 @@ class Source:
 
 @dataclass
 class IngestOutcome:
-    """One message's events, sorted into what goes on and what does not."""
+    """One message's events, sorted into what goes on and what does not.
+
+    ``accepted`` is what goes downstream, replays included; ``folded`` is the
+    part of it folded into the user's features now (replays were folded before
+    the crash and are not folded twice).
+    """
 
     accepted: list[Event] = field(default_factory=list)
+    folded: list[Event] = field(default_factory=list)
     duplicates: list[Event] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+
+
+TrackLookup = Callable[[str], TrackInfo | None]
+
+
+def _no_catalog(track_id: str) -> None:
+    return None
 
 
 def ingest_message(
@@ -51,27 +66,47 @@ def ingest_message(
     key: bytes | None,
     value: bytes | None,
     offset: int,
+    track_of: TrackLookup = _no_catalog,
 ) -> IngestOutcome:
-    """Decode, validate and deduplicate one message against the user's ``state``.
+    """Decode, validate, check lateness, deduplicate and fold one message into ``state``.
 
-    ``state`` is updated in place: accepted events' ids and tracks are remembered.
-    An event replayed in the same message (same ``offset``, after a crash) is
-    accepted again, once: its output may not have got out before the crash.
+    ``state`` is updated in place: accepted events' ids and tracks are remembered
+    and new events folded into its features (with ``track_of`` their catalog
+    entry). An event older than the user's newest by more than the allowed
+    lateness is rejected as ``too_late`` before dedupe, so a replay of it is
+    rejected again rather than let through. An event replayed in the same
+    message (same ``offset``, after a crash) is accepted again, once: its output
+    may not have got out before the crash.
     """
     events, rejections = decoder.decode(key, value)
     outcome = IngestOutcome(rejections=rejections)
     in_this_message: set[str] = set()
     for event in events:
         event_id = event["event_id"]
+        if state.features.too_late(event["ts"]):
+            outcome.rejections.append(_too_late(event, state))
+            continue
         verdict = state.seen.add(event_id, offset)
         if verdict == "new" or (verdict == "replay" and event_id not in in_this_message):
             in_this_message.add(event_id)
             outcome.accepted.append(event)
+            if verdict == "new":
+                state.features.update(event, track_of(event["track_id"]))
+                outcome.folded.append(event)
             if event["type"] != "skip":
                 state.remember_track(event["track_id"])
         else:
             outcome.duplicates.append(event)
     return outcome
+
+
+def _too_late(event: Event, state: UserState) -> Rejection:
+    behind_ms = state.features.latest_ts_ms - event["ts"]
+    detail = (
+        f"ts is {behind_ms} ms older than the user's newest event; "
+        f"the allowed lateness is {state.features.config.lateness_ms} ms"
+    )
+    return Rejection("too_late", detail, field="ts", event=event, event_id=event["event_id"])
 
 
 def dead_letter(

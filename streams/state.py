@@ -1,15 +1,24 @@
-"""What a worker keeps per user, and its versioned, JSON-safe encoding.
+"""What a worker keeps per user and per track, and its versioned, JSON-safe encoding.
 
 One value per user in one changelogged table, so a batch of that user's events
 changes their state in one changelog record: after a crash the restored state
-either includes a batch (its event ids are then duplicates) or does not (the
-batch is processed again). Either way no event counts twice.
+either includes a batch (its event ids are then replays, not folded again) or
+does not (the batch is processed again). Either way no event counts twice.
+
+Track statistics live in a second table, fed by a topic keyed by ``track_id``.
+That topic is written at least once, so each record carries its position in
+the user stream it came from (partition, offset, index); a track keeps the
+highest position applied per source partition and skips anything at or below
+it. Memory: one ``[offset, index]`` pair per source partition and track.
 
 >>> state = UserState.empty(dedupe_capacity=8)
 >>> state.seen.add("e1", offset=7), state.remember_track("t1"), state.recent_tracks
 ('new', None, ['t1'])
 >>> UserState.from_state(state.to_state(), dedupe_capacity=8).seen.add("e1", offset=9)
 'duplicate'
+>>> track = TrackState.empty()
+>>> track.first_time(partition=2, offset=40, index=0), track.first_time(2, 40, 0)
+(True, False)
 """
 
 from __future__ import annotations
@@ -17,22 +26,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from features import TrackFeatures, UserFeatureConfig, UserFeatures
 from streams.dedupe import RecentEventIds
 
-STATE_VERSION = 2
+STATE_VERSION = 3
+TRACK_STATE_VERSION = 1
 RECENT_TRACKS = 50
 
 
 @dataclass
 class UserState:
-    """Recent event ids (dedupe) and recently heard tracks (not recommended again)."""
+    """Recent event ids (dedupe), recently heard tracks, and rolling features."""
 
     seen: RecentEventIds
     recent_tracks: list[str]
+    features: UserFeatures
 
     @classmethod
-    def empty(cls, dedupe_capacity: int = 256) -> UserState:
-        return cls(RecentEventIds(dedupe_capacity), [])
+    def empty(
+        cls, dedupe_capacity: int = 256, config: UserFeatureConfig | None = None
+    ) -> UserState:
+        return cls(RecentEventIds(dedupe_capacity), [], UserFeatures(config or UserFeatureConfig()))
 
     def remember_track(self, track_id: str) -> None:
         """Most recent last; at most ``RECENT_TRACKS`` kept."""
@@ -42,13 +56,63 @@ class UserState:
         del self.recent_tracks[:-RECENT_TRACKS]
 
     def to_state(self) -> dict[str, Any]:
-        return {"v": STATE_VERSION, "seen": self.seen.to_state(), "recent": self.recent_tracks}
+        return {
+            "v": STATE_VERSION,
+            "seen": self.seen.to_state(),
+            "recent": self.recent_tracks,
+            "features": self.features.to_state(),
+        }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any] | None, dedupe_capacity: int = 256) -> UserState:
+    def from_state(
+        cls,
+        state: dict[str, Any] | None,
+        dedupe_capacity: int = 256,
+        config: UserFeatureConfig | None = None,
+    ) -> UserState:
+        config = config or UserFeatureConfig()
         if state is None:
-            return cls.empty(dedupe_capacity)
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"unknown UserState version {state.get('v')!r}")
+            return cls.empty(dedupe_capacity, config)
+        version = state.get("v")
+        if version not in (2, STATE_VERSION):
+            raise ValueError(f"unknown UserState version {version!r}")
         seen = RecentEventIds.from_state(state["seen"], dedupe_capacity)
-        return cls(seen, list(state["recent"]))
+        # Version 2 had no features: they start empty rather than failing the restore.
+        stored = state.get("features")
+        features = UserFeatures.from_state(stored, config) if stored else UserFeatures(config)
+        return cls(seen, list(state["recent"]), features)
+
+
+@dataclass
+class TrackState:
+    """One track's statistics and the last source position applied per partition."""
+
+    features: TrackFeatures
+    applied: dict[str, list[int]]
+
+    @classmethod
+    def empty(cls) -> TrackState:
+        return cls(TrackFeatures(), {})
+
+    def first_time(self, partition: int, offset: int, index: int) -> bool:
+        """Mark a source position applied; False if it (or a later one) already was."""
+        last = self.applied.get(str(partition))
+        if last is not None and (offset, index) <= (last[0], last[1]):
+            return False
+        self.applied[str(partition)] = [offset, index]
+        return True
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "v": TRACK_STATE_VERSION,
+            "applied": self.applied,
+            "features": self.features.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> TrackState:
+        if state is None:
+            return cls.empty()
+        if state.get("v") != TRACK_STATE_VERSION:
+            raise ValueError(f"unknown TrackState version {state.get('v')!r}")
+        return cls(TrackFeatures.from_state(state["features"]), dict(state["applied"]))
