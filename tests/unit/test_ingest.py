@@ -8,10 +8,11 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from features import TrackInfo
 from streams.dedupe import RecentEventIds
 from streams.events import EventDecoder
 from streams.ingest import Source, dead_letter, ingest_message
-from streams.state import RECENT_TRACKS, UserState
+from streams.state import RECENT_TRACKS, TrackState, UserState
 from tests.factories import NOW_MS, make_event
 
 DECODER = EventDecoder(now_ms=lambda: NOW_MS)
@@ -100,3 +101,46 @@ def test_dead_letter_of_undecodable_bytes_keeps_them_exactly() -> None:
     assert record["reason"] == "not_utf8"
     assert record["original"] is None
     assert base64.b64decode(record["original_b64"]) == raw
+
+
+def test_replayed_events_go_out_again_but_are_not_folded_twice() -> None:
+    state = UserState.empty()
+    raw = orjson.dumps([make_event(event_id="a"), make_event(event_id="b")])
+    first = ingest_message(DECODER, state, b"u1", raw, offset=41)
+    restored = UserState.from_state(orjson.loads(orjson.dumps(state.to_state())))
+    replay = ingest_message(DECODER, restored, b"u1", raw, offset=41)
+    assert len(first.folded) == 2 and len(replay.accepted) == 2 and replay.folded == []
+    assert restored.features.events_seen == 2
+
+
+def test_too_late_event_is_rejected_with_its_lag_and_a_replay_of_it_is_rejected_again() -> None:
+    # ts: newest NOW-1s; the late one NOW-1s-6min; allowed lateness 5 min -> too_late
+    state = UserState.empty()
+    newest = make_event(event_id="new", ts=NOW_MS - 1000)
+    late = make_event(event_id="late", ts=NOW_MS - 1000 - 360_000)
+    ingest_message(DECODER, state, b"u1", orjson.dumps(newest), offset=1)
+    for _ in range(2):  # the same message twice: a replay is refused again, not let through
+        outcome = ingest_message(DECODER, state, b"u1", orjson.dumps(late), offset=2)
+        (rejection,) = outcome.rejections
+        assert rejection.reason == "too_late" and rejection.event_id == "late"
+        assert "360000 ms older" in rejection.detail and outcome.accepted == []
+    assert state.features.events_seen == 1
+
+
+def test_events_are_folded_with_their_catalog_entry() -> None:
+    catalog = {"t9": TrackInfo("t9", "a9", ("jazz",), duration_ms=200_000)}
+    state = UserState.empty()
+    event = make_event(track_id="t9", ms_played=50_000)
+    ingest_message(DECODER, state, b"u1", orjson.dumps(event), 1, track_of=catalog.get)
+    features = state.features.read(NOW_MS)
+    assert features["artist_affinity"][0][0] == "a9"
+    assert features["completion_ratio_7d"] == 0.25
+
+
+def test_track_state_applies_each_source_position_once() -> None:
+    track = TrackState.empty()
+    assert track.first_time(0, 10, 0) and track.first_time(0, 10, 1)
+    assert track.first_time(1, 3, 0)  # another source partition keeps its own position
+    restored = TrackState.from_state(orjson.loads(orjson.dumps(track.to_state())))
+    assert not restored.first_time(0, 10, 1) and not restored.first_time(0, 9, 5)
+    assert restored.first_time(0, 11, 0)
