@@ -127,7 +127,16 @@ def context_shares(events: list[dict[str, Any]], at: int) -> dict[str, dict[str,
 
 
 def session_of(events: list[dict[str, Any]], at: int) -> dict[str, Any]:
-    ordered = sorted(events, key=lambda e: e["ts"])
+    # Equal times are ordered by content, as the tracker does: arrival must not matter.
+    ordered = sorted(
+        events,
+        key=lambda e: (
+            e["ts"],
+            e["type"] == "skip",
+            e["context"].get("device", ""),
+            e["context"].get("context_type", ""),
+        ),
+    )
     if not ordered or at - ordered[-1]["ts"] > CONFIG.session_gap_ms:
         return {
             "active": False,
