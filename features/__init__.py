@@ -13,12 +13,17 @@ Reading order:
    ``window_ms``, with a lateness bound that refuses (and reports) later events.
 4. :mod:`features.affinity` — ``DecayedTopK``: decayed weights per artist or genre,
    at most ``k`` keys, with the entropy of the listening diet.
-5. :mod:`features.catalog` — ``TrackInfo`` (artist, genres, duration, flags) from a
-   ``track-catalog`` record, and ``load_catalog`` for CSV / JSON Lines files.
-6. :mod:`features.session` — ``SessionTracker``: sessions split by inactivity.
-7. :mod:`features.user` — ``UserFeatures``: everything known about one user's
-   listening, built from the above; ``too_late`` says which events it refuses.
-8. :mod:`features.track` — ``TrackFeatures``: popularity, trend, skip and save rates.
+5. :mod:`features.catalog` — ``TrackInfo`` (artist, genres, duration, flags, content
+   vector) validated from a ``track-catalog`` record, and ``load_catalog`` for CSV /
+   JSON Lines files; ``CatalogError`` names the bad ``file:line``.
+6. :mod:`features.session` — ``SessionTracker`` and its ``SessionFeatures``: sessions
+   split by inactivity, exact when a late event lands inside one or joins two.
+7. :mod:`features.user` — ``UserFeatures`` (configured by ``UserFeatureConfig``):
+   everything known about one user's listening, built from the above — counts and
+   rates per horizon, completion, taste and its diversity, new artists, recency,
+   context profile, session. ``update`` refuses (and counts) a too-late event.
+8. :mod:`features.track` — ``TrackFeatures``: a track's popularity, trend, skip and
+   save rates over all its listeners, in any arrival order.
 """
 
 from features.affinity import DecayedTopK

@@ -2,36 +2,64 @@
 
 One :class:`UserFeatures` per user folds that user's events in one at a time
 (``update``) and answers a JSON-safe dict of named features (``read``). It is
-built from the primitives of this package, so every number has their
-exactness: decayed counts and affinities are exact whatever the arrival order,
-and the session view is exact for events within ``lateness_ms``. An event more
-than ``lateness_ms`` older than the user's newest is *too late*: ``update``
-refuses it and changes nothing, and the caller dead-letters it.
+built from the primitives of this package and keeps their exactness: for every
+event within ``lateness_ms`` of the user's newest, the arrival order changes no
+feature. An event more than ``lateness_ms`` older than the newest is *too late*:
+``update`` refuses it (returns False), changes no feature and only counts it in
+``too_late_count``; the caller dead-letters it.
 
-Definitions (``h`` is a horizon: 1h, 1d, 7d half-lives):
+Timeline (``h`` = hours; half-lives 1 h, 1 d, 7 d)::
 
-* ``plays_h`` / ``skips_h`` / ``saves_h``: decayed counts of each event type.
-* ``skip_rate_h = (skips_h + r * w) / (plays_h + skips_h + w)``: skips among
-  listens, smoothed towards the prior rate ``r`` with ``w`` pseudo-listens, so a
-  new user reads ``r`` rather than 0 or 1. ``save_rate_7d = (saves_7d + r' * w')
-  / (plays_7d + w')``: saves per play.
-* ``completion_ratio_7d``: decayed mean of ``min(1, ms_played / duration_ms)`` over
-  plays and skips of tracks whose duration the catalog knows (None before any).
-* ``artist_affinity`` / ``genre_affinity``: the 10 heaviest of at most ``top_k``
-  decayed weights (a play adds 1, a save 2, a skip nothing); ``artist_diversity``
-  and ``genre_diversity`` are the entropies (bits) of those maps: the listening diet.
-* ``new_artist_share_7d``: decayed share of plays (of catalogued tracks) whose
-  artist the user had never played before, in event time.
-* ``last_played_ms``: per track and per artist, the newest play, for the
-  ``recent_k`` most recent of each.
-* ``context``: shares of hour of day and day of week (UTC), device and context
-  type over all events, decayed with a 28-day half-life.
-* ``session``: the running session (:mod:`features.session`).
+    t=0 play     t=1h play                 read at t=2h
+      weighs 1/4   weighs 1/2          ->  plays_1h = 0.25 + 0.5 = 0.75
 
-Memory bound: 9 counters and 3 sums (a few floats each), 2 affinity maps of
-``top_k`` keys, 4 context maps (24 + 7 + a few keys), ``2 * recent_k`` recency
-entries, ``max_known_artists`` first-play times and the session's events. About
-4-9 KB of JSON per active user with the defaults (measured: ``make bench``).
+Definitions (``H`` is a horizon of ``config.horizons``: 1h, 1d, 7d half-lives;
+"decayed" means each event weighs ``2**(-age / half_life)`` at the read time):
+
+* ``plays_H`` / ``skips_H`` / ``saves_H``: decayed counts of each event type.
+* ``skip_rate_H = (skips_H + r * w) / (plays_H + skips_H + w)`` for the rate
+  horizons (1d, 7d): skips among listens (play and skip events), smoothed towards
+  the prior rate ``r`` with ``w`` pseudo-listens (``skip_prior = (r, w)``), so a
+  new user reads ``r`` rather than 0 or 1. This is ``DecayedRate``'s formula,
+  computed from the counts above rather than from a second copy of them.
+* ``save_rate_7d = (saves_7d + r * w) / (plays_7d + w)`` (``save_prior``): saves
+  per play. A save is an event of its own, not an outcome of a play, so this
+  ratio of two counts can exceed 1 for a user who saves more than they play.
+* ``completion_ratio_7d``: decayed (7 d) mean of ``min(1, ms_played / duration_ms)``
+  over play and skip events of tracks whose duration the catalog knows; None
+  before any.
+* ``artist_affinity`` / ``genre_affinity``: ``[key, weight]`` of the 10 heaviest
+  of at most ``top_k`` decayed weights (``affinity_half_life_s``): a play of a
+  catalogued track adds 1 to its artist and each of its genres, a save 2, a skip
+  nothing. ``artist_diversity`` / ``genre_diversity``: the entropy in bits of
+  those maps' shares (0 for one artist; the listening diet).
+* ``new_artist_share_7d``: decayed (7 d) share of plays of catalogued tracks
+  whose artist the user had not played at any earlier event time; None before
+  any such play. A late play that precedes an artist's first known play takes
+  over the "new" mark (removed at the old time, added at its own).
+* ``last_played_ms``: ``{"tracks": {track_id: ts}, "artists": {artist_id: ts}}``,
+  the newest play per key, for the ``recent_k`` keys played most recently,
+  newest first.
+* ``hour_of_day`` (24 numbers, hour 0 first) and ``day_of_week`` (7, Monday
+  first): decayed (``context_half_life_s``) weights of all events by the UTC hour
+  and weekday of their event time. ``device_mix`` / ``context_type_mix``: shares
+  of the decayed weights of the events naming a device / a context type.
+* ``session``: the running session, :class:`features.session.SessionFeatures`.
+* ``as_of_ms`` (the read time: the newest event's time if that is later),
+  ``events_seen`` (events folded in) and ``too_late_count`` (events refused).
+
+Exactness. Everything above is exact for any arrival within the lateness, up to
+float rounding, while the bounds hold: at most ``top_k`` artists and genres, 8
+devices and 8 context types (the lightest forgotten beyond), ``max_known_artists``
+artists remembered as heard (the least recently played forgotten beyond; it counts
+as new again), and the session's bound (:mod:`features.session`).
+
+Memory bound: 9 decayed counters and 4 decayed sums (a few floats each), 2
+affinity maps of ``top_k`` keys, context maps of 24 + 7 + 8 + 8 keys,
+``2 * recent_k`` recency entries, ``max_known_artists`` first-play times and
+``session_max_events`` session events. ``update`` is O(1) apart from the
+session's list insert and, when a map is full, an O(``top_k`` or ``recent_k``)
+scan; nothing is recomputed over history.
 
 >>> from features.catalog import TrackInfo
 >>> user = UserFeatures()
@@ -40,18 +68,17 @@ entries, ``max_known_artists`` first-play times and the session's events. About
 >>> user.update(play, track)
 True
 >>> f = user.read(3_600_000)  # an hour later
->>> f["plays_1h"], f["completion_ratio_7d"], round(f["artist_affinity"][0][1], 4)
-(0.5, 0.5, 0.9959)
->>> user.update({**play, "ts": 3_600_000}, track), user.too_late(3_000_000)
+>>> f["plays_1h"], f["completion_ratio_7d"], f["artist_affinity"][0][0]
+(0.5, 0.5, 'a1')
+>>> user.update({**play, "ts": 7_200_000}, track), user.too_late(7_200_000 - 300_001)
 (True, True)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
 
 from features.affinity import DecayedTopK
 from features.base import read_state, versioned_state
@@ -62,87 +89,137 @@ from features.session import SessionTracker
 EVENT_TYPES = ("play", "skip", "save")
 #: Affinity added per event type: a save says more than a play; a skip says nothing.
 AFFINITY_WEIGHT = {"play": 1.0, "save": 2.0, "skip": 0.0}
+#: Keys shown in ``artist_affinity`` and ``genre_affinity``.
 TOP_SHOWN = 10
+#: Distinct devices and context types held; clients send a handful.
+MAX_CONTEXT_VALUES = 8
+
 _WEEK_S = 7 * 86_400.0
-_PROFILE_HALF_LIFE_S = 28 * 86_400.0
-_NEVER_MS = -(2**62)
+_HOUR_MS = 3_600_000
+_DAY_MS = 86_400_000
+_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0, as in datetime.weekday()
+_HOURS = tuple(str(hour) for hour in range(24))
+_WEEKDAYS = tuple(str(day) for day in range(7))
+_NEVER_MS = -(2**62)  # "no event yet": earlier than any real event time, still JSON-safe
+
+_Sum = TypeVar("_Sum", bound=DecayedSum)
 
 
 @dataclass(frozen=True)
 class UserFeatureConfig:
-    """Horizons, bounds and priors of the user features; the defaults suit the demo."""
+    """Horizons, bounds and priors of the user features; the defaults suit the demo.
+
+    ``horizons`` are named half-lives in seconds (``dict(config.horizons)``); the
+    names become feature suffixes (``plays_1h``). ``skip_prior`` and ``save_prior``
+    are ``(rate, weight)``: the rate a new user reads and its pseudo-event count.
+    """
 
     horizons: tuple[tuple[str, float], ...] = (("1h", 3600.0), ("1d", 86_400.0), ("7d", _WEEK_S))
+    rate_horizons: tuple[str, ...] = ("1d", "7d")
     lateness_ms: int = 300_000
     session_gap_ms: int = 1_800_000
+    #: Events of the last sessions kept; must cover a lateness window of listening.
+    session_max_events: int = 64
+    affinity_half_life_s: float = _WEEK_S
+    context_half_life_s: float = 28 * 86_400.0
     top_k: int = 50
     recent_k: int = 50
-    max_known_artists: int = 200
+    max_known_artists: int = 1000
     skip_prior: tuple[float, float] = (0.3, 5.0)
     save_prior: tuple[float, float] = (0.05, 5.0)
-    rate_horizons: tuple[str, ...] = field(default=("1d", "7d"))
 
     def __post_init__(self) -> None:
         names = [name for name, _ in self.horizons]
-        if "7d" not in names or not set(self.rate_horizons) <= set(names):
-            raise ValueError("horizons must include 7d and every rate horizon")
+        if len(set(names)) != len(names) or "7d" not in names:
+            raise ValueError(f"horizons must have distinct names including '7d', got {names}")
+        if not set(self.rate_horizons) <= set(names):
+            raise ValueError(f"rate_horizons {self.rate_horizons} must be among {names}")
         if not 0 <= self.lateness_ms < self.session_gap_ms:
             raise ValueError("lateness_ms must be >= 0 and below session_gap_ms")
+        for name in ("top_k", "recent_k", "max_known_artists"):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("skip_prior", "save_prior"):
+            rate, weight = getattr(self, name)
+            if not (0.0 <= rate <= 1.0 and weight > 0.0):
+                raise ValueError(f"{name} must be (rate in [0, 1], weight > 0), got {rate, weight}")
 
 
 class UserFeatures:
-    """One user's rolling features. ``update`` per event, ``read`` at a time."""
+    """One user's rolling features: ``update`` per event, ``read`` at a time.
+
+    Memory: bounded by the config (see the module docstring); about 2-30 KB of
+    JSON state, the most for a user with ``max_known_artists`` artists heard.
+    """
 
     def __init__(self, config: UserFeatureConfig | None = None) -> None:
         self.config = config = config or UserFeatureConfig()
-        self.latest_ts_ms = _NEVER_MS
+        self.latest_ts_ms: int = _NEVER_MS
         self.events_seen = 0
+        self.too_late_count = 0
+        # Per event type, one counter per horizon, in the order of config.horizons.
         self.counts = {
-            (kind, name): DecayedCounter(half_life_s)
+            kind: tuple(DecayedCounter(half_life_s) for _, half_life_s in config.horizons)
             for kind in EVENT_TYPES
-            for name, half_life_s in config.horizons
         }
         self.completion_sum = DecayedSum(_WEEK_S)
         self.completion_n = DecayedCounter(_WEEK_S)
-        self.new_artist_plays = DecayedSum(_WEEK_S)
-        self.known_artist_plays = DecayedCounter(_WEEK_S)
+        self.new_artist_plays = DecayedSum(_WEEK_S)  # a sum: a moved mark subtracts
+        self.catalogued_plays = DecayedCounter(_WEEK_S)
+        # Artist -> earliest play time; least recently played first (the eviction order).
         self.first_play_ms: dict[str, int] = {}
-        self.artists = DecayedTopK(_WEEK_S, config.top_k)
-        self.genres = DecayedTopK(_WEEK_S, config.top_k)
+        self.artists = DecayedTopK(config.affinity_half_life_s, config.top_k)
+        self.genres = DecayedTopK(config.affinity_half_life_s, config.top_k)
         self.track_last_ms: dict[str, int] = {}
         self.artist_last_ms: dict[str, int] = {}
-        self.profile = {
-            "hour_of_day": DecayedTopK(_PROFILE_HALF_LIFE_S, 24),
-            "day_of_week": DecayedTopK(_PROFILE_HALF_LIFE_S, 7),
-            "device": DecayedTopK(_PROFILE_HALF_LIFE_S, 8),
-            "context_type": DecayedTopK(_PROFILE_HALF_LIFE_S, 8),
-        }
-        self.session = SessionTracker(config.session_gap_ms)
+        self.hour_of_day = DecayedTopK(config.context_half_life_s, len(_HOURS))
+        self.day_of_week = DecayedTopK(config.context_half_life_s, len(_WEEKDAYS))
+        self.devices = DecayedTopK(config.context_half_life_s, MAX_CONTEXT_VALUES)
+        self.context_types = DecayedTopK(config.context_half_life_s, MAX_CONTEXT_VALUES)
+        self.session = SessionTracker(config.session_gap_ms, config.session_max_events)
 
     def __repr__(self) -> str:
-        return f"UserFeatures(events_seen={self.events_seen}, latest_ts_ms={self.latest_ts_ms})"
+        return (
+            f"{type(self).__name__}(events_seen={self.events_seen}, "
+            f"latest_ts_ms={self.latest_ts_ms}, too_late_count={self.too_late_count})"
+        )
 
     def too_late(self, ts_ms: int) -> bool:
         """Whether an event at ``ts_ms`` is older than the newest by more than the lateness."""
         return ts_ms < self.latest_ts_ms - self.config.lateness_ms
 
     def update(self, event: Mapping[str, Any], track: TrackInfo | None) -> bool:
-        """Fold in one event (with its catalog entry, if known); False, unchanged, if too late."""
-        ts, kind = int(event["ts"]), str(event["type"])
-        if self.too_late(ts):
+        """Fold in one event, with its catalog entry if known.
+
+        Returns False for a too-late event: no feature changes, ``too_late_count``
+        goes up. ``ValueError`` (and no change at all) for an unknown ``type`` or a
+        negative ``ms_played``.
+        """
+        ts, kind = int(event["ts"]), event["type"]
+        counters = self.counts.get(kind)
+        if counters is None:
+            raise ValueError(f"type: expected one of {EVENT_TYPES}, got {kind!r}")
+        ms_played = int(event.get("ms_played") or 0)
+        if ms_played < 0:
+            raise ValueError(f"ms_played: must be >= 0, got {ms_played}")
+        if ts < self.latest_ts_ms - self.config.lateness_ms:
+            self.too_late_count += 1
             return False
-        self.latest_ts_ms = max(self.latest_ts_ms, ts)
+        if ts > self.latest_ts_ms:
+            self.latest_ts_ms = ts
         self.events_seen += 1
-        for name, _ in self.config.horizons:
-            self.counts[(kind, name)].update(ts)
-        context = event.get("context") or {}
-        self._update_profile(ts, context)
+        for counter in counters:
+            counter.update(ts)
+        context = event.get("context")
+        context = context if isinstance(context, Mapping) else {}
+        self._update_context(ts, context)
         self.session.update(ts, kind, context)
+        if kind == "play" and event.get("track_id"):
+            _keep_newest(self.track_last_ms, str(event["track_id"]), ts, self.config.recent_k)
         if track is None:
             return True
         if kind != "save" and track.duration_ms:
-            ratio = min(1.0, int(event.get("ms_played") or 0) / track.duration_ms)
-            self.completion_sum.update(ts, ratio)
+            self.completion_sum.update(ts, min(1.0, ms_played / track.duration_ms))
             self.completion_n.update(ts)
         weight = AFFINITY_WEIGHT[kind]
         if weight:
@@ -150,118 +227,205 @@ class UserFeatures:
             for genre in track.genres:
                 self.genres.update(ts, genre, weight)
         if kind == "play":
-            self._update_recency(ts, track)
+            self._update_artist_plays(ts, track.artist_id)
         return True
 
-    def _update_profile(self, ts: int, context: Mapping[str, Any]) -> None:
-        moment = datetime.fromtimestamp(ts / 1000, UTC)
-        self.profile["hour_of_day"].update(ts, str(moment.hour))
-        self.profile["day_of_week"].update(ts, str(moment.weekday()))
-        for name in ("device", "context_type"):
-            if context.get(name):
-                self.profile[name].update(ts, str(context[name]))
+    def _update_context(self, ts: int, context: Mapping[str, Any]) -> None:
+        # Integer arithmetic, not datetime: exact, and a fraction of the cost per event.
+        self.hour_of_day.update(ts, _HOURS[ts // _HOUR_MS % 24])
+        self.day_of_week.update(ts, _WEEKDAYS[(ts // _DAY_MS + _EPOCH_WEEKDAY) % 7])
+        device, context_type = context.get("device"), context.get("context_type")
+        if device:
+            self.devices.update(ts, str(device))
+        if context_type:
+            self.context_types.update(ts, str(context_type))
 
-    def _update_recency(self, ts: int, track: TrackInfo) -> None:
-        _keep_newest(self.track_last_ms, track.track_id, ts, self.config.recent_k)
-        _keep_newest(self.artist_last_ms, track.artist_id, ts, self.config.recent_k)
-        self.known_artist_plays.update(ts)
-        first = self.first_play_ms.get(track.artist_id)
+    def _update_artist_plays(self, ts: int, artist_id: str) -> None:
+        _keep_newest(self.artist_last_ms, artist_id, ts, self.config.recent_k)
+        self.catalogued_plays.update(ts)
+        known = self.first_play_ms
+        first = known.pop(artist_id, None)  # re-inserted last: most recently played
         if first is None:
             self.new_artist_plays.update(ts, 1.0)
-            self.first_play_ms[track.artist_id] = ts
-            if len(self.first_play_ms) > self.config.max_known_artists:
-                # Forget the artist met longest ago: if it comes back it counts as new.
-                oldest = min(self.first_play_ms, key=self.first_play_ms.__getitem__)
-                del self.first_play_ms[oldest]
+            first = ts
         elif ts < first:
             # A late play precedes the one thought first: move the "new" mark onto it.
             self.new_artist_plays.update(first, -1.0)
             self.new_artist_plays.update(ts, 1.0)
-            self.first_play_ms[track.artist_id] = ts
+            first = ts
+        known[artist_id] = first
+        if len(known) > self.config.max_known_artists:
+            del known[next(iter(known))]  # the least recently played: O(1), no scan
 
     def read(self, ts_ms: int) -> dict[str, Any]:
         """Every feature as of ``ts_ms`` (as of the newest event, if that is later)."""
-        at = max(ts_ms, self.latest_ts_ms)
-        features: dict[str, Any] = {"as_of_ms": at, "events_seen": self.events_seen}
-        for (kind, name), counter in self.counts.items():
-            features[f"{kind}s_{name}"] = counter.read(at)
-        skip_rate, skip_weight = self.config.skip_prior
-        for name in self.config.rate_horizons:
+        at = ts_ms if ts_ms > self.latest_ts_ms else self.latest_ts_ms
+        config = self.config
+        features: dict[str, Any] = {
+            "as_of_ms": at,
+            "events_seen": self.events_seen,
+            "too_late_count": self.too_late_count,
+        }
+        for kind, counters in self.counts.items():
+            for (name, _), counter in zip(config.horizons, counters, strict=True):
+                features[f"{kind}s_{name}"] = counter.read(at)
+        rate, weight = config.skip_prior
+        for name in config.rate_horizons:
             plays, skips = features[f"plays_{name}"], features[f"skips_{name}"]
-            features[f"skip_rate_{name}"] = (skips + skip_rate * skip_weight) / (
-                plays + skips + skip_weight
-            )
-        save_rate, save_weight = self.config.save_prior
-        features["save_rate_7d"] = (features["saves_7d"] + save_rate * save_weight) / (
-            features["plays_7d"] + save_weight
+            features[f"skip_rate_{name}"] = (skips + rate * weight) / (plays + skips + weight)
+        rate, weight = config.save_prior
+        features["save_rate_7d"] = (features["saves_7d"] + rate * weight) / (
+            features["plays_7d"] + weight
         )
-        n = self.completion_n.read(at)
-        features["completion_ratio_7d"] = self.completion_sum.read(at) / n if n > 0 else None
-        known = self.known_artist_plays.read(at)
-        features["new_artist_share_7d"] = self.new_artist_plays.read(at) / known if known else None
+        listens = self.completion_n.read(at)
+        features["completion_ratio_7d"] = (
+            self.completion_sum.read(at) / listens if listens > 0.0 else None
+        )
+        plays = self.catalogued_plays.read(at)
+        features["new_artist_share_7d"] = (
+            self.new_artist_plays.read(at) / plays if plays > 0.0 else None
+        )
         features["artist_affinity"] = [[k, w] for k, w in self.artists.top(at, TOP_SHOWN)]
         features["genre_affinity"] = [[k, w] for k, w in self.genres.top(at, TOP_SHOWN)]
         features["artist_diversity"] = self.artists.entropy(at)
         features["genre_diversity"] = self.genres.entropy(at)
         features["last_played_ms"] = {
-            "tracks": dict(self.track_last_ms),
-            "artists": dict(self.artist_last_ms),
+            "tracks": _newest_first(self.track_last_ms),
+            "artists": _newest_first(self.artist_last_ms),
         }
-        features["context"] = {name: _shares(m.read(at)) for name, m in self.profile.items()}
-        features["session"] = self.session.read(ts_ms).to_dict()
+        hours, days = self.hour_of_day.read(at), self.day_of_week.read(at)
+        features["hour_of_day"] = [hours.get(hour, 0.0) for hour in _HOURS]
+        features["day_of_week"] = [days.get(day, 0.0) for day in _WEEKDAYS]
+        features["device_mix"] = _shares(self.devices.read(at))
+        features["context_type_mix"] = _shares(self.context_types.read(at))
+        features["session"] = self.session.read(at).to_dict()
         return features
 
     def to_state(self) -> dict[str, Any]:
+        """A compact JSON-safe state: every decayed value as of ``latest_ts_ms`` (so one
+        time serves them all, and no half-life is stored: they are the config's)."""
+        at = self.latest_ts_ms
+        counts = {
+            f"{kind}s_{name}": value
+            for kind, counters in self.counts.items()
+            for (name, _), counter in zip(self.config.horizons, counters, strict=True)
+            if (value := counter.read(at))
+        }
         return versioned_state(
-            latest_ts_ms=self.latest_ts_ms,
+            latest_ts_ms=at,
             events_seen=self.events_seen,
-            counts={f"{kind}:{name}": c.to_state() for (kind, name), c in self.counts.items()},
-            completion=[self.completion_sum.to_state(), self.completion_n.to_state()],
-            new_artists=[self.new_artist_plays.to_state(), self.known_artist_plays.to_state()],
-            first_play_ms=self.first_play_ms,
-            artists=self.artists.to_state(),
-            genres=self.genres.to_state(),
-            last_ms=[self.track_last_ms, self.artist_last_ms],
-            profile={name: m.to_state() for name, m in self.profile.items()},
+            too_late_count=self.too_late_count,
+            counts=counts,
+            completion=[self.completion_sum.read(at), self.completion_n.read(at)],
+            new_artist_plays=[self.new_artist_plays.read(at), self.catalogued_plays.read(at)],
+            first_play_ms=dict(self.first_play_ms),
+            artists=self.artists.read(at),
+            genres=self.genres.read(at),
+            last_played_ms=[self.track_last_ms, self.artist_last_ms],
+            hour_of_day=self.hour_of_day.read(at),
+            day_of_week=self.day_of_week.read(at),
+            devices=self.devices.read(at),
+            context_types=self.context_types.read(at),
             session=self.session.to_state(),
         )
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], config: UserFeatureConfig | None = None) -> Self:
-        """Rebuild from ``to_state()``; the config is not stored (it is the deployment's)."""
-        fields_ = read_state(
-            state, "UserFeatures", "latest_ts_ms", "events_seen", "counts", "completion",
-            "new_artists", "first_play_ms", "artists", "genres", "last_ms", "profile", "session",
+        """Rebuild from ``to_state()``; ``ValueError`` on an unknown version or a missing field.
+
+        The config is not stored (it is the deployment's): a horizon it no longer
+        names is dropped, a new one starts at 0, a smaller bound keeps the heaviest.
+        """
+        (
+            at, events_seen, too_late_count, counts, completion, new_artist_plays,
+            first_play_ms, artists, genres, last_played_ms, hours, days, devices,
+            context_types, session,
+        ) = read_state(
+            state, cls.__name__, "latest_ts_ms", "events_seen", "too_late_count", "counts",
+            "completion", "new_artist_plays", "first_play_ms", "artists", "genres",
+            "last_played_ms", "hour_of_day", "day_of_week", "devices", "context_types",
+            "session",
         )  # fmt: skip
-        latest, seen, counts, completion, new_artists, first, artists, genres = fields_[:8]
-        last_ms, profile, session = fields_[8:]
         user = cls(config)
-        user.latest_ts_ms, user.events_seen = int(latest), int(seen)
-        for key, counter_state in counts.items():
-            kind, name = key.split(":")
-            if (kind, name) in user.counts:  # a horizon dropped from the config is dropped
-                user.counts[(kind, name)] = DecayedCounter.from_state(counter_state)
-        user.completion_sum = DecayedSum.from_state(completion[0])
-        user.completion_n = DecayedCounter.from_state(completion[1])
-        user.new_artist_plays = DecayedSum.from_state(new_artists[0])
-        user.known_artist_plays = DecayedCounter.from_state(new_artists[1])
-        user.first_play_ms = {str(k): int(v) for k, v in first.items()}
-        user.artists = DecayedTopK.from_state(artists)
-        user.genres = DecayedTopK.from_state(genres)
-        user.track_last_ms, user.artist_last_ms = (dict(m) for m in last_ms)
-        user.profile = {name: DecayedTopK.from_state(s) for name, s in profile.items()}
-        user.session = SessionTracker.from_state(session)
+        config = user.config
+        at = int(at)
+        user.latest_ts_ms, user.events_seen = at, int(events_seen)
+        user.too_late_count = int(too_late_count)
+        user.counts = {
+            kind: tuple(
+                _sum_at(DecayedCounter, half_life_s, at, counts.get(f"{kind}s_{name}", 0.0))
+                for name, half_life_s in config.horizons
+            )
+            for kind in EVENT_TYPES
+        }
+        user.completion_sum = _sum_at(DecayedSum, _WEEK_S, at, completion[0])
+        user.completion_n = _sum_at(DecayedCounter, _WEEK_S, at, completion[1])
+        user.new_artist_plays = _sum_at(DecayedSum, _WEEK_S, at, new_artist_plays[0])
+        user.catalogued_plays = _sum_at(DecayedCounter, _WEEK_S, at, new_artist_plays[1])
+        known = [(str(artist), int(ts)) for artist, ts in first_play_ms.items()]
+        user.first_play_ms = dict(known[-config.max_known_artists :])
+        user.artists = _top_k_at(config.affinity_half_life_s, config.top_k, at, artists)
+        user.genres = _top_k_at(config.affinity_half_life_s, config.top_k, at, genres)
+        user.track_last_ms, user.artist_last_ms = (
+            _newest(latest, config.recent_k) for latest in last_played_ms
+        )
+        context_half_life_s = config.context_half_life_s
+        user.hour_of_day = _top_k_at(context_half_life_s, len(_HOURS), at, hours)
+        user.day_of_week = _top_k_at(context_half_life_s, len(_WEEKDAYS), at, days)
+        user.devices = _top_k_at(context_half_life_s, MAX_CONTEXT_VALUES, at, devices)
+        user.context_types = _top_k_at(context_half_life_s, MAX_CONTEXT_VALUES, at, context_types)
+        user.session = SessionTracker.from_state(
+            {**session, "gap_ms": config.session_gap_ms, "max_events": config.session_max_events}
+        )
         return user
 
 
 def _keep_newest(latest: dict[str, int], key: str, ts: int, bound: int) -> None:
-    """Keep the newest ``ts`` per key, for the ``bound`` keys with the newest times."""
+    """Keep the newest ``ts`` per key, for the ``bound`` keys with the newest times.
+
+    Exact in any arrival order: the kept keys are the ``bound`` largest by
+    (newest time, key), and a dropped key can only come back with a time newer
+    than every time it had, or be dropped again at once.
+    """
     if ts > latest.get(key, _NEVER_MS):
         latest[key] = ts
-    if len(latest) > bound:
-        del latest[min(latest, key=latest.__getitem__)]
+        if len(latest) > bound:
+            # Ties broken by key, not by dict order, which depends on the arrival order.
+            del latest[min(latest, key=lambda k: (latest[k], k))]
+
+
+def _newest_first(latest: Mapping[str, int]) -> dict[str, int]:
+    return dict(sorted(latest.items(), key=_time_then_key, reverse=True))
+
+
+def _time_then_key(item: tuple[str, int]) -> tuple[int, str]:
+    return item[1], item[0]
+
+
+def _newest(latest: Mapping[str, Any], bound: int) -> dict[str, int]:
+    """A restored recency map, cut to ``bound`` (the config's may have shrunk)."""
+    return {str(key): int(ts) for key, ts in list(_newest_first(latest).items())[:bound]}
 
 
 def _shares(weights: Mapping[str, float]) -> dict[str, float]:
     total = sum(weights.values())
-    return {key: w / total for key, w in weights.items()} if total > 0 else {}
+    return {key: w / total for key, w in weights.items()} if total > 0.0 else {}
+
+
+def _sum_at(kind: type[_Sum], half_life_s: float, ts_ms: int, value: float) -> _Sum:
+    """A decayed sum holding ``value`` as of ``ts_ms``."""
+    state = versioned_state(half_life_s=half_life_s, value=float(value))
+    if ts_ms != _NEVER_MS:
+        state["ts_ms"] = ts_ms
+    return kind.from_state(state)
+
+
+def _top_k_at(half_life_s: float, k: int, ts_ms: int, weights: Mapping[str, float]) -> DecayedTopK:
+    """A top-k map holding ``weights`` as of ``ts_ms``, the heaviest ``k`` if more."""
+    if len(weights) > k:
+        heaviest = set(sorted(weights, key=weights.__getitem__, reverse=True)[:k])
+        weights = {key: w for key, w in weights.items() if key in heaviest}
+    state = versioned_state(half_life_s=half_life_s, k=k, weights=dict(weights))
+    if ts_ms != _NEVER_MS:
+        state["ts_ms"] = ts_ms
+    return DecayedTopK.from_state(state)

@@ -29,8 +29,8 @@ from typing import Any
 from features import TrackFeatures, UserFeatureConfig, UserFeatures
 from streams.dedupe import RecentEventIds
 
-STATE_VERSION = 3
-TRACK_STATE_VERSION = 1
+STATE_VERSION = 4
+TRACK_STATE_VERSION = 2
 RECENT_TRACKS = 50
 
 
@@ -74,7 +74,7 @@ class UserState:
         if state is None:
             return cls.empty(dedupe_capacity, config)
         version = state.get("v")
-        if version not in (2, STATE_VERSION):
+        if version not in (2, STATE_VERSION):  # 3 held the first feature layout
             raise ValueError(f"unknown UserState version {version!r}")
         seen = RecentEventIds.from_state(state["seen"], dedupe_capacity)
         # Version 2 had no features: they start empty rather than failing the restore.
