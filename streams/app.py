@@ -25,6 +25,7 @@ from online_models.popularity import DecayedPopularity
 from streams.events import REASONS, EventDecoder, Rejection, encode
 from streams.faust_fixes import (
     drop_records_fetched_before_a_seek,
+    probe_end_offsets_by_fetching,
     seek_again_after_recovery,
     tune_fetch_wait,
 )
@@ -33,7 +34,7 @@ from streams.metrics import Metrics
 from streams.observability import Observer
 from streams.recommendations import popularity_list
 from streams.replicated import ReplicatedTopic
-from streams.security import faust_credentials
+from streams.security import faust_credentials, security_options
 from streams.settings import Settings
 from streams.state import TrackState, UserState
 
@@ -92,14 +93,10 @@ class Worker:
 
     async def ingest(self, stream: Any) -> None:
         """The agent: one message at a time (concurrency 1, faust-streaming #606)."""
-        recovery = cast(Any, self.app.tables).recovery  # TableManager, typed as its ABC
         messages = self.metrics.messages_total.labels(topic=self.settings.events_topic)
         await self.catalog_reader.caught_up.wait()  # features and lists need track metadata
         async for event in stream.events():
-            if not recovery.completed.is_set():
-                # Faust can hand over a message while the table is still being restored.
-                # Handled now, it would see a half-restored table, so wait.
-                await recovery.completed.wait()
+            await self._tables_restored()
             message = event.message
             source = Source(message.topic, message.partition, message.offset)
             self.observer.message_started()
@@ -111,6 +108,17 @@ class Worker:
                     await self._dead_letter_error(exc, message.key, message.value, source)
             messages.inc()
             self.observer.message_finished(source.partition, source.offset, message.timestamp)
+
+    async def _tables_restored(self) -> None:
+        """Wait while tables are being restored from their changelogs.
+
+        Faust can hand over a message during recovery. Handled then, it would
+        read a half-restored value, and its write would be overwritten by the
+        restore: an update lost.
+        """
+        recovery = cast(Any, self.app.tables).recovery  # TableManager, typed as its ABC
+        if not recovery.completed.is_set():
+            await recovery.completed.wait()
 
     async def handle(self, key: bytes | None, value: bytes | None, source: Source) -> None:
         """Sort one message's events; forward, dead-letter, remember, recommend."""
@@ -162,7 +170,10 @@ class Worker:
 
     async def track_stats(self, stream: Any) -> None:
         """The second agent: fold events, keyed by track, into per-track statistics."""
+        messages = self.metrics.messages_total.labels(topic=self.settings.track_events_topic)
         async for message in stream.events():
+            await self._tables_restored()
+            messages.inc()
             key, value = message.message.key, message.message.value
             try:
                 record = orjson.loads(value)
@@ -275,6 +286,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     tune_fetch_wait(settings.fetch_max_wait_ms)
     drop_records_fetched_before_a_seek()
     seek_again_after_recovery()
+    probe_end_offsets_by_fetching(
+        {"bootstrap_servers": settings.bootstrap_servers, **security_options(settings)}
+    )
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",

@@ -7,9 +7,11 @@ DESIGN.md (Known traps) explains why each one exists.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.tables import recovery as faust_recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -131,3 +133,53 @@ def seek_again_after_recovery(recovery_cls: Any = faust_recovery.Recovery) -> No
 
     recovery_cls.on_recovery_completed = completed_then_seek
     recovery_cls._tunestream_seek_again = True
+
+
+def probe_end_offsets_by_fetching(consumer_options: Mapping[str, Any]) -> None:
+    """Check the end offsets table recovery stops at by fetching the last batch.
+
+    Faust restores a table by reading its changelog up to the end offsets that
+    ListOffsets reports. Tansu reports the last record batch's *base* offset + 1,
+    so recovery stopped one batch short: a worker killed right after a few
+    table writes came back without them (seen: a track's statistics missing the
+    last two events applied before a SIGKILL, whose input offsets had been
+    committed). A fetch from the reported end - 1 returns that last batch, and
+    its response carries the true high water mark; the larger of the two is
+    used. On Apache Kafka both agree, and the probe costs one fetch per recovery.
+    """
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = getattr(thread, "_tunestream_original_highwaters", thread._highwaters)
+
+    async def highwaters(self: Any, partitions: Any) -> Mapping[Any, int]:
+        reported = dict(await original(self, partitions))
+        return await fetched_end_offsets(consumer_options, reported)
+
+    thread._tunestream_original_highwaters = original  # type: ignore[attr-defined]
+    thread._highwaters = highwaters  # type: ignore[method-assign]
+
+
+async def fetched_end_offsets(
+    consumer_options: Mapping[str, Any], reported: dict[Any, int], timeout_s: float = 5.0
+) -> dict[Any, int]:
+    """``reported`` end offsets, raised to the high water marks a fetch returns."""
+    probe = {tp: offset for tp, offset in reported.items() if offset > 0}
+    if not probe:
+        return reported
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **consumer_options)
+    await consumer.start()
+    try:
+        tps = {TopicPartition(tp.topic, tp.partition): tp for tp in probe}
+        consumer.assign(list(tps))
+        for kafka_tp, tp in tps.items():
+            consumer.seek(kafka_tp, probe[tp] - 1)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        pending = set(tps)
+        while pending and asyncio.get_running_loop().time() < deadline:
+            await consumer.getmany(timeout_ms=200)
+            pending = {tp for tp in pending if consumer.highwater(tp) is None}
+        corrected = dict(reported)
+        for kafka_tp, tp in tps.items():
+            corrected[tp] = max(reported[tp], consumer.highwater(kafka_tp) or 0)
+        return corrected
+    finally:
+        await consumer.stop()

@@ -43,6 +43,7 @@ def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
         dlq_topic=f"{name}-dlq",
         recommendations_topic=f"{name}-recommendations",
         catalog_topic=f"{name}-catalog",
+        track_events_topic=f"{name}-by-track",
         data_dir=str(tmp_path / "data"),
         partitions=4,
         refresh_interval_s=0.5,
