@@ -190,7 +190,7 @@ class Worker:
         worker = self
 
         @self.app.page("/users/{user_id}/features")
-        @self.app.table_route(table=self.users, match_info="user_id")
+        @self._routed(self.users, "user_id")
         async def user_features(view: Any, request: Any, user_id: str) -> Any:
             stored = worker.users.get(user_id.encode())
             if stored is None:
@@ -198,7 +198,7 @@ class Worker:
             return view.json(worker.features_of(user_id, stored, _now_ms()))
 
         @self.app.page("/tracks/{track_id}/features")
-        @self.app.table_route(table=self.tracks, match_info="track_id")
+        @self._routed(self.tracks, "track_id")
         async def track_features(view: Any, request: Any, track_id: str) -> Any:
             stored = worker.tracks.get(track_id.encode())
             if stored is None:
@@ -206,6 +206,27 @@ class Worker:
             now_ms = _now_ms()
             features = TrackState.from_state(stored).features.read(now_ms)
             return view.json({"track_id": track_id, "as_of_ms": now_ms, **features})
+
+    def _routed(self, table: Any, match_info: str) -> Any:
+        """Faust's table routing, answering 503 while the owner is not yet known.
+
+        Before the group has assigned partitions Faust's router fails with a
+        TypeError deep inside; a client should see "not ready", not a 500.
+        """
+
+        def decorate(handler: Any) -> Any:
+            routed = self.app.table_route(table=table, match_info=match_info)(handler)
+
+            async def answer(view: Any, request: Any, **kwargs: Any) -> Any:
+                try:
+                    return await routed(view, request, **kwargs)
+                except (TypeError, KeyError):
+                    body = {"error": "this worker does not know the key's owner yet; retry"}
+                    return view.json(body, status=503)
+
+            return answer
+
+        return decorate
 
     def features_of(self, user_id: str, stored: dict[str, Any], now_ms: int) -> dict[str, Any]:
         """What the feature API answers for one user's stored state."""

@@ -151,9 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting(tail, "broker")
 
     features = sub.add_parser(
-        "features", help="print a user's rolling features, as the worker that owns them answers"
+        "features",
+        help="print a user's (or with --track a track's) rolling features, as the owning "
+        "worker answers",
     )
-    features.add_argument("user_id", help="the user to look up")
+    features.add_argument("user_id", metavar="ID", help="the user (or track) to look up")
+    features.add_argument(
+        "--track", action="store_true", help="ID is a track_id: print its statistics"
+    )
     features.add_argument(
         "--url", default=None, help="any worker's web address (default http://WEB_HOST:WEB_PORT)"
     )
@@ -265,7 +270,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     base = (args.url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
-    url = f"{base}/users/{urllib.parse.quote(args.user_id, safe='')}/features"
+    kind = "tracks" if args.track else "users"
+    url = f"{base}/{kind}/{urllib.parse.quote(args.user_id, safe='')}/features"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             answer = json.loads(response.read())
