@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## prints measured figures; never part of the tests
 	$(BIN)/python -m benchmarks.decode_validate
+	$(BIN)/python -m benchmarks.features
 
 install: $(STAMP)
 
