@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting(produce, "broker")
     _add_setting(produce, "events_topic")
 
+    catalog = sub.add_parser(
+        "catalog", help="check a track catalog file (CSV or JSON Lines) and publish it"
+    )
+    catalog.add_argument("file", help="catalog file: .csv, .jsonl, .ndjson or .json")
+    _add_setting(catalog, "broker")
+    _add_setting(catalog, "catalog_topic")
+
     simulate = sub.add_parser("simulate", help="publish a seeded synthetic listening population")
     simulate.add_argument(
         "--rate", type=_positive_float, default=200.0, help="events per second (default 200)"
@@ -213,6 +220,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     with EmbeddedBroker() as broker:
         print(f"embedded broker at {broker.bootstrap_servers}", file=sys.stderr, flush=True)
         return run_worker(settings.replace(broker=broker.bootstrap_servers))
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from features import load_catalog
+    from streams.publish import publish_catalog
+
+    try:
+        tracks = load_catalog(args.file)  # every line checked before anything is sent
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    settings = _need_broker(_settings(args))
+    sent = asyncio.run(publish_catalog(settings, (t.to_record() for t in tracks)))
+    print(f"published {sent} tracks to {settings.catalog_topic}", file=sys.stderr)
+    return 0
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
@@ -332,6 +355,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "worker": cmd_worker,
     "produce": cmd_produce,
+    "catalog": cmd_catalog,
     "simulate": cmd_simulate,
     "tail": cmd_tail,
     "broker": cmd_broker,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,13 @@ def test_help_names_the_environment_variable_of_each_setting() -> None:
     text = build_parser()._subparsers._group_actions[0].choices["worker"].format_help()  # type: ignore[union-attr]
     assert "TUNESTREAM_BROKER" in text
     assert "TUNESTREAM_WEB_PORT" in text
+
+
+def test_a_bad_catalog_file_is_one_line_naming_the_line_and_nothing_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "catalog.jsonl"
+    bad.write_text('{"track_id": "t1", "artist_id": "a1"}\n{"track_id": "t2"}\n')
+    assert main(["catalog", str(bad), "--broker", "127.0.0.1:1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "catalog.jsonl:2: artist_id: missing" in err
