@@ -218,11 +218,12 @@ class Worker:
             routed = self.app.table_route(table=table, match_info=match_info)(handler)
 
             async def answer(view: Any, request: Any, **kwargs: Any) -> Any:
-                try:
-                    return await routed(view, request, **kwargs)
+                try:  # only the owner lookup: a handler's own error must stay a 500
+                    self.app.router.key_store(table.name, kwargs[match_info])
                 except (TypeError, KeyError):
                     body = {"error": "this worker does not know the key's owner yet; retry"}
                     return view.json(body, status=503)
+                return await routed(view, request, **kwargs)
 
             return answer
 
