@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,21 +179,58 @@ def _json_lines_records(path: Path) -> Iterator[tuple[int, Any]]:
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             if raw.strip():
+                _utf8(path, number, raw)
                 try:
                     yield number, orjson.loads(raw)
                 except orjson.JSONDecodeError as exc:
                     raise CatalogError(f"{path}:{number}: not JSON ({exc})") from None
 
 
+def _utf8(path: Path, number: int, raw: bytes, encoding: str = "utf-8") -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
+        ) from None
+
+
+class _TextLines:
+    """A binary file's lines as text; a byte that is not UTF-8 is reported with its line.
+
+    ``number`` is the line read last, so an error of the CSV reader names it too.
+    """
+
+    def __init__(self, path: Path, lines: Iterable[bytes]) -> None:
+        self.path = path
+        self.lines = iter(lines)
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self.lines)
+        self.number += 1
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+        return _utf8(self.path, self.number, raw, "utf-8-sig" if self.number == 1 else "utf-8")
+
+
 def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    # utf-8-sig: spreadsheet exports often start with a byte-order mark.
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
+    with path.open("rb") as handle:
+        lines = _TextLines(path, handle)
+        reader = csv.DictReader(lines)
+        while True:
             try:
-                yield reader.line_num, _typed_row(row)
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. a cell over csv.field_size_limit() characters
+                raise CatalogError(f"{path}:{lines.number}: CSV: {exc}") from None
+            try:
+                yield lines.number, _typed_row(row)
             except ValueError as exc:
-                raise CatalogError(f"{path}:{reader.line_num}: {exc}") from None
+                raise CatalogError(f"{path}:{lines.number}: {exc}") from None
 
 
 def _typed_row(row: dict[str | Any, Any]) -> dict[str, Any]:

@@ -8,7 +8,9 @@ Each track's weight decays with ``half_life_s`` in event time. Instead of
 decaying every count at every read, weights are stored relative to a fixed
 origin (``w * 2**((t - origin) / half_life)``), so ranking is a plain sort of
 stored values and an update is O(1); the origin moves forward before the
-exponent could overflow.
+exponent could overflow. A read earlier than the newest event is answered at
+the newest event's time (as ``features.decay`` does), so no exponent is ever
+positive at read time: safe over the schema's whole timestamp range.
 
 Memory bound: one float per distinct track seen (``max_tracks`` at most; the
 lightest are dropped past it).
@@ -25,6 +27,7 @@ lightest are dropped past it).
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Container, Mapping
 from typing import Any
 
@@ -52,6 +55,7 @@ class DecayedPopularity:
         self.weights = dict(weights)
         self._half_life_ms = half_life_s * 1000.0
         self._origin_ms: float | None = None
+        self._newest_ms = -math.inf
         self._stored: dict[str, float] = {}
         self._top: list[tuple[str, float]] | None = None
 
@@ -61,6 +65,7 @@ class DecayedPopularity:
         if weight == 0.0:
             return
         ts_ms = float(event["ts"])
+        self._newest_ms = max(self._newest_ms, ts_ms)
         if self._origin_ms is None:
             self._origin_ms = ts_ms
         exponent = (ts_ms - self._origin_ms) / self._half_life_ms
@@ -79,7 +84,8 @@ class DecayedPopularity:
         """The ``n`` most popular tracks at ``ts_ms`` not in ``exclude``, with decayed weights."""
         if self._origin_ms is None:
             return []
-        scale = 2.0 ** (-(ts_ms - self._origin_ms) / self._half_life_ms)
+        read_ms = max(float(ts_ms), self._newest_ms)  # never extrapolate backwards
+        scale = 2.0 ** (-(read_ms - self._origin_ms) / self._half_life_ms)
         picked = []
         for track, stored in self._top_stored(n + _len(exclude)):
             if track not in exclude:

@@ -22,21 +22,27 @@ import prometheus_client
 
 from features import TrackInfo, UserFeatureConfig
 from online_models.popularity import DecayedPopularity
-from streams.events import REASONS, EventDecoder, Rejection, encode
+from streams.broker_watch import BrokerWatch, probe_any
+from streams.events import REASONS, EventDecoder
+from streams.fatal import stop_worker_now
 from streams.faust_fixes import (
     drop_records_fetched_before_a_seek,
     probe_end_offsets_by_fetching,
     seek_again_after_recovery,
+    stop_when_the_broker_lost_our_data,
     tune_fetch_wait,
 )
-from streams.ingest import IngestOutcome, Source, dead_letter, ingest_message
+from streams.ingest import IngestOutcome, Source
+from streams.message import Effects, MessagePlanner, Output, PlannerConfig
 from streams.metrics import Metrics
 from streams.observability import Observer
-from streams.recommendations import popularity_list
+from streams.refresh import RefreshThrottle
 from streams.replicated import ReplicatedTopic
 from streams.security import faust_credentials, security_options
 from streams.settings import Settings
 from streams.state import TrackState, UserState
+from streams.topics import missing_topics
+from streams.web import faust_web_options, without_faust_internals
 
 log = logging.getLogger("tunestream.worker")
 
@@ -53,12 +59,12 @@ class Worker:
             max_message_bytes=settings.max_message_bytes,
             max_batch_events=settings.max_batch_events,
             max_future_ms=settings.max_future_ms,
+            max_json_depth=settings.max_json_depth,
         )
         self.popularity = DecayedPopularity(half_life_s=settings.popularity_half_life_s)
         self.feature_config = UserFeatureConfig(
             lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
         )
-        self._last_list_at: dict[bytes, float] = {}
         self.events_topic = self._raw_topic(settings.events_topic)
         self.clean_topic = self._raw_topic(settings.clean_topic)
         self.dlq_topic = self._raw_topic(settings.dlq_topic)
@@ -78,14 +84,56 @@ class Worker:
         )
         self.catalog: dict[str, TrackInfo] = {}
         self.artist_of: dict[str, str] = {}
+        self.planner = MessagePlanner(
+            PlannerConfig.from_settings(settings),
+            self.decoder,
+            self.popularity,
+            RefreshThrottle(settings.refresh_interval_s),
+            track_of=self.catalog.get,
+            artist_of=self.artist_of,
+        )
+        self.outputs = {
+            topic.get_topic_name(): topic
+            for topic in (
+                self.clean_topic,
+                self.dlq_topic,
+                self.recommendations_topic,
+                self.track_events_topic,
+            )
+        }
         self.catalog_reader = ReplicatedTopic(settings, settings.catalog_topic, self._apply_track)
         app.task(self.catalog_reader.run)
         self.observer = Observer(app, settings, self.metrics, tables=[self.users, self.tracks])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
         self.observer.install()
+        self.broker_watch = BrokerWatch(
+            probe_any(
+                settings.bootstrap_servers,
+                handshake=settings.security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT"),
+            ),
+            interval_s=settings.heartbeat_interval_s,
+        )
+        self.observer.broker = self.broker_watch
+        app.task(self._watch_broker)
         self._route_features()
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
         app.agent(self.track_events_topic, name="track_stats", concurrency=1)(self.track_stats)
+
+    async def _watch_broker(self) -> None:
+        await self.broker_watch.run(on_return=self._check_broker_kept_our_topics)
+
+    async def _check_broker_kept_our_topics(self) -> None:
+        """After an outage: a broker without our topics restarted empty; state is gone."""
+        changelogs = [table.changelog_topic.get_topic_name() for table in (self.users, self.tracks)]
+        ours = [self.settings.events_topic, *changelogs]
+        missing = await missing_topics(self.settings, ours)
+        if missing:
+            stop_worker_now(
+                f"the broker came back without topic {missing[0]}: it lost the data this "
+                "worker had applied (an embedded broker keeps nothing across a restart); "
+                "start the worker again with a fresh state directory",
+                broker=self.settings.bootstrap_servers,
+            )
 
     def _raw_topic(self, name: str) -> Any:
         # Bytes in and out: we decode with orjson ourselves (faust.Record costs ~18 us).
@@ -121,41 +169,39 @@ class Worker:
             await recovery.completed.wait()
 
     async def handle(self, key: bytes | None, value: bytes | None, source: Source) -> None:
-        """Sort one message's events; forward, dead-letter, remember, recommend."""
+        """Build all of one message's effects, then apply them: state, records, memory.
+
+        A failure while building changes nothing and dead-letters the message.
+        A failure while applying (the broker refuses a record) cannot be
+        dead-lettered either, so the worker stops without acknowledging it.
+        """
         stored = self.users.get(key) if key is not None else None
-        state = UserState.from_state(stored, self.settings.dedupe_ids_per_user, self.feature_config)
-        outcome = ingest_message(
-            self.decoder, state, key, value, source.offset, track_of=self.catalog.get
-        )
-        self._count(outcome)
-        log.debug(
-            "%d accepted, %d duplicates, %d rejected",
-            len(outcome.accepted),
-            len(outcome.duplicates),
-            len(outcome.rejections),
-            extra=_where(source),
-        )
-        now_ms = _now_ms()
-        for rejection in outcome.rejections:
-            record = dead_letter(rejection, source, key, value, now_ms)
-            headers = {"reason": rejection.reason.encode()}
-            await self.dlq_topic.send(key=key, value=encode(record), headers=headers)
-        if not outcome.accepted:
-            return
-        assert key is not None  # accepted events match their message key
-        self.users[key] = state.to_state()  # one changelog record for the whole batch
-        await self.clean_topic.send(key=key, value=encode(outcome.accepted))
-        for index, accepted in enumerate(outcome.accepted):
-            # Replays go again too: the track side drops positions it has applied.
-            position = [source.partition, source.offset, index]
-            record = {**accepted, "position": position}
-            await self.track_events_topic.send(
-                key=accepted["track_id"].encode(), value=encode(record)
+        effects = self.planner.plan(key, value, source, stored)
+        try:
+            await self._apply(key, effects)
+        except Exception as exc:
+            stop_worker_now(
+                f"cannot publish the effects of {source}: {type(exc).__name__}: {exc}",
+                **_where(source),
             )
-        for folded in outcome.folded:
-            self.popularity.learn_one(folded)
+        self.planner.applied(key, effects)
+        self._count(effects.outcome)
+        for folded in effects.outcome.folded:
             self.observer.event_time_seen(folded["ts"])
-        await self._maybe_recommend(key, outcome.accepted[-1], state)
+        if effects.recommendation is not None:
+            version = effects.recommendation["model_version"]
+            self.metrics.recommendation_lists_total.labels(model_version=version).inc()
+            self.metrics.observe_end_to_end(effects.recommendation["latency_ms"] / 1000.0)
+
+    async def _apply(self, key: bytes | None, effects: Effects) -> None:
+        if effects.state is not None:
+            self.users[key] = effects.state  # one changelog record for the whole batch
+        for output in effects.outputs:
+            await self._send(output)
+
+    async def _send(self, output: Output) -> None:
+        topic = self.outputs[output.topic]
+        await topic.send(key=output.key, value=output.value, headers=output.headers)
 
     def _count(self, outcome: IngestOutcome) -> None:
         events = self.metrics.events_total
@@ -251,39 +297,20 @@ class Worker:
         self.catalog[track_id] = track
         self.artist_of[track_id] = track.artist_id
 
-    async def _maybe_recommend(self, key: bytes, trigger: dict[str, Any], state: UserState) -> None:
-        now = time.monotonic()
-        last = self._last_list_at.get(key)
-        if last is not None and now - last < self.settings.refresh_interval_s:
-            return
-        self._last_list_at[key] = now
-        record = popularity_list(
-            self.popularity,
-            trigger,
-            exclude=set(state.recent_tracks),
-            size=self.settings.list_size,
-            now_ms=_now_ms(),
-            artist_of=self.artist_of,
-        )
-        await self.recommendations_topic.send(key=key, value=encode(record))
-        self.metrics.recommendation_lists_total.labels(model_version=record["model_version"]).inc()
-        self.metrics.observe_end_to_end(record["latency_ms"] / 1000.0)
-
     async def _dead_letter_error(
         self, exc: Exception, key: bytes | None, value: bytes | None, source: Source
     ) -> None:
-        rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}")
-        record = dead_letter(rejection, source, key, value, _now_ms())
+        output = self.planner.processing_error(exc, source, key, value)
         self.metrics.events_total.labels(type="unknown", outcome="error").inc()
-        self.metrics.dead_letters_total.labels(reason=rejection.reason).inc()
+        self.metrics.dead_letters_total.labels(reason="processing_error").inc()
         try:
-            await self.dlq_topic.send(key=key, value=encode(record), headers={"reason": b"error"})
+            await self._send(output)
         except Exception as dlq_exc:
             # Neither processed nor dead-lettered: stop before the offset is acknowledged.
-            where = _where(source)
-            log.critical("cannot dead-letter %s; stopping the worker", source, extra=where)
-            await self.app.crash(dlq_exc)
-            raise
+            stop_worker_now(
+                f"cannot dead-letter {source}: {type(dlq_exc).__name__}: {dlq_exc}",
+                **_where(source),
+            )
 
 
 def _now_ms() -> int:
@@ -308,6 +335,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     tune_fetch_wait(settings.fetch_max_wait_ms)
     drop_records_fetched_before_a_seek()
     seek_again_after_recovery()
+    stop_when_the_broker_lost_our_data(stop_worker_now)
     probe_end_offsets_by_fetching(
         {"bootstrap_servers": settings.bootstrap_servers, **security_options(settings)}
     )
@@ -325,6 +353,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_commit_interval=settings.commit_interval_s,
         producer_linger_ms=settings.producer_linger_ms,
+        producer_max_request_size=settings.producer_max_request_bytes,
         web_enabled=True,
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -332,6 +361,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         canonical_url=f"http://{settings.advertised_host or settings.web_host}:{settings.web_port}",
         autodiscover=False,
         table_cleanup_interval=30.0,
+        **faust_web_options(),
     )
+    without_faust_internals(app)
     app.tunestream = Worker(app, settings, metrics)  # type: ignore[attr-defined]
     return app

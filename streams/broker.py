@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -43,6 +44,27 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def check_port_free(host: str, port: int) -> None:
+    """:class:`BrokerError` in one line if nothing could listen on ``host:port`` now.
+
+    Port 0 (any free port) always passes. The socket is bound with SO_REUSEADDR,
+    as a server binds it, and released at once.
+    """
+    if port == 0:
+        return
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise BrokerError(
+                    f"port {port} on {host} is in use; stop what holds it or choose another "
+                    "with --port"
+                ) from None
+            raise BrokerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def tansu_binary() -> str:
@@ -116,6 +138,7 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         """Start Tansu and wait until it answers the Kafka protocol."""
         binary = tansu_binary()
+        check_port_free(self.host, self.port)
         attempts = 1 if self.port else 3
         last_log = ""
         for _ in range(attempts):

@@ -10,15 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any, NoReturn
 
-from streams.settings import Settings, SettingsError, env_name, help_of
+from streams.settings import (
+    LOG_LEVELS,
+    Settings,
+    SettingsError,
+    env_name,
+    help_of,
+    range_of,
+    topic_name_problem,
+)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -53,11 +63,55 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share in [0, 1]")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port in 0..65535")
+    return value
+
+
+def _topic(text: str) -> str:
+    problem = topic_name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return text
+
+
+def _not_empty(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tunestream")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _add_setting(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
     """A flag for a :class:`Settings` field; unset means "from the environment"."""
     default = next(f.default for f in fields(Settings) if f.name == name)
     flag = "--" + name.replace("_", "-")
-    help_text = f"{help_of(name)} (env {env_name(name)}, default {default})"
+    allowed = range_of(name)
+    allowed = f", range {allowed}" if allowed else ""
+    help_text = f"{help_of(name)} (env {env_name(name)}, default {default}{allowed})"
     parser.add_argument(flag, dest=name, default=None, help=help_text, **kwargs)
 
 
@@ -71,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tunestream",
         description="Fresh, responsible music recommendations from a live stream of listening "
         "events. Settings come from flags or TUNESTREAM_* environment variables.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
     )
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
@@ -93,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="simulation seed (7)")
     demo.add_argument(
         "--bad-ratio",
-        type=float,
+        type=_share,
         default=0.005,
         help="share of malformed events, to show the dead-letter topic (0.005)",
     )
@@ -105,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting(worker, "web_port", type=int)
     _add_setting(worker, "partitions", type=_positive_int)
     _add_setting(worker, "data_dir")
-    _add_setting(worker, "log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_setting(worker, "log_level", type=str.upper, choices=LOG_LEVELS)
 
     produce = sub.add_parser("produce", help="publish JSON Lines events from a file or stdin")
     produce.add_argument("file", nargs="?", default="-", help="JSON Lines file ('-' = stdin)")
@@ -146,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting(simulate, "events_topic")
 
     tail = sub.add_parser("tail", help="print a topic's messages as JSON lines")
-    tail.add_argument("topic", help="topic name, e.g. recommendations")
+    tail.add_argument("topic", type=_topic, help="topic name, e.g. recommendations")
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
     tail.add_argument("--max", type=_positive_int, default=None, help="stop after N messages")
     tail.add_argument(
@@ -162,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a user's (or with --track a track's) rolling features, as the owning "
         "worker answers",
     )
-    features.add_argument("user_id", metavar="ID", help="the user (or track) to look up")
+    features.add_argument(
+        "user_id", metavar="ID", type=_not_empty, help="the user (or track) to look up"
+    )
     features.add_argument(
         "--track", action="store_true", help="ID is a track_id: print its statistics"
     )
@@ -173,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting(features, "web_port", type=int)
 
     broker = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
-    broker.add_argument("--port", type=int, default=9092, help="loopback port (default 9092)")
+    broker.add_argument(
+        "--port", type=_port, default=9092, help="loopback port (default 9092; 0: any free port)"
+    )
     _add_setting(broker, "partitions", type=_positive_int)
     return parser
 
@@ -189,16 +250,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (SettingsError, CliError) as exc:
-        print(f"tunestream {args.command}: error: {exc}", file=sys.stderr)
+        _report(args.command, str(exc))
         return EXIT_USAGE if isinstance(exc, SettingsError) else EXIT_FAILURE
     except (OSError, TimeoutError) as exc:
-        print(f"tunestream {args.command}: error: {exc}", file=sys.stderr)
+        _report(args.command, str(exc) or type(exc).__name__)
         return EXIT_FAILURE
     except Exception as exc:
-        if type(exc).__module__.startswith(("aiokafka", "kafka", "streams.broker")):
-            print(f"tunestream {args.command}: error: Kafka: {exc}", file=sys.stderr)
+        module = type(exc).__module__
+        if module.startswith("streams.broker"):
+            _report(args.command, str(exc))
+            return EXIT_FAILURE
+        if module.startswith(("aiokafka", "kafka")):
+            _report(args.command, f"Kafka: {exc}")
             return EXIT_FAILURE
         raise
+
+
+def _report(command: str, message: str) -> None:
+    """One line on stderr, whatever the message holds (a log tail, say)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = " | ".join(lines) or "failed"
+    if len(text) > 2000:
+        text = text[:2000] + " ..."
+    print(f"tunestream {command}: error: {text}", file=sys.stderr)
 
 
 def _need_broker(settings: Settings) -> Settings:
@@ -215,11 +289,42 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = _settings(args)
+    check_can_listen(settings.web_host, settings.web_port)
     if not settings.embedded:
         return run_worker(settings)
     with EmbeddedBroker() as broker:
         print(f"embedded broker at {broker.bootstrap_servers}", file=sys.stderr, flush=True)
         return run_worker(settings.replace(broker=broker.bootstrap_servers))
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Fail in one line, before a worker starts, if its web server could not listen.
+
+    Binds a socket to ``(host, port)`` the way the web server will (with
+    SO_REUSEADDR), then releases it.
+    """
+    where = f"TUNESTREAM_WEB_HOST={host!r}, TUNESTREAM_WEB_PORT={port}"
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise CliError(f"TUNESTREAM_WEB_HOST={host!r} does not resolve ({reason})") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CliError(
+                        f"port {port} on {host} is in use ({where}); stop what holds it or "
+                        "choose another with --web-port"
+                    ) from None
+                raise CliError(
+                    f"cannot listen on {address[0]}:{port} ({where}): {exc.strerror}"
+                ) from None
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -271,21 +376,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from streams.publish import tail
+    from streams.publish import UnknownTopic, tail
 
     settings = _need_broker(_settings(args))
-    return asyncio.run(
-        tail(
-            settings,
-            args.topic,
-            from_beginning=args.from_beginning,
-            max_messages=args.max,
-            idle_timeout_s=args.timeout,
+    try:
+        return asyncio.run(
+            tail(
+                settings,
+                args.topic,
+                from_beginning=args.from_beginning,
+                max_messages=args.max,
+                idle_timeout_s=args.timeout,
+            )
         )
-    )
+    except UnknownTopic as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    import http.client
     import json
     import urllib.error
     import urllib.parse
@@ -293,26 +402,56 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     base = (args.url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
+    _check_url(base, "--url" if args.url else "TUNESTREAM_WEB_HOST/TUNESTREAM_WEB_PORT")
     kind = "tracks" if args.track else "users"
     url = f"{base}/{kind}/{urllib.parse.quote(args.user_id, safe='')}/features"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            answer = json.loads(response.read())
+            body = response.read()
     except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
-        raise CliError(f"{url}: {exc.code} {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        raise CliError(f"{url}: {exc.code} {_error_detail(exc)}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc or type(exc).__name__
         raise CliError(f"no worker answers at {base} ({reason})") from None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise CliError(f"{url}: the answer is not JSON; is {base} a tunestream worker?") from None
     print(json.dumps(answer, indent=2, sort_keys=True))
     return 0
 
 
+def _check_url(url: str, source: str) -> None:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError as exc:
+        raise CliError(f"{source}: {url!r} has a bad port ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(f"{source}: {url!r} is not a web address like http://HOST:PORT")
+
+
+def _error_detail(exc: Any) -> str:
+    """The worker's ``{"error": ...}`` sentence, else the HTTP reason (a body may be any text)."""
+    import json
+
+    try:
+        parsed = json.loads(exc.read() or b"null")
+    except (ValueError, OSError):
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        return parsed["error"]
+    return str(exc.reason)
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker
+    from streams.broker import EmbeddedBroker, check_port_free
     from streams.topics import ensure_topics
 
     settings = _settings(args)
+    check_port_free("127.0.0.1", args.port)  # Tansu would panic, in many lines
     with EmbeddedBroker(port=args.port) as broker:
         address = broker.bootstrap_servers
         asyncio.run(ensure_topics(settings.replace(broker=address)))

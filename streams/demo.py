@@ -113,8 +113,8 @@ async def _watch(settings: Settings, view: DemoView, stop: asyncio.Event) -> Non
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
     )
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a consumer that failed to start is closed too
         while not stop.is_set():
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
@@ -132,7 +132,7 @@ async def _display(view: DemoView, broker: str, stop: asyncio.Event, console: Co
     else:
         while not stop.is_set():
             await asyncio.sleep(5)
-            console.print(view.summary())
+            console.print(view.summary(), soft_wrap=True)
 
 
 async def _run(
@@ -234,9 +234,14 @@ def run_demo(
         worker, log_path = _start_worker(settings, workdir)
         stack.callback(_stop_worker, worker)
         asyncio.run(_run(settings, view, duration_s, rate, users, seed, bad_ratio, console))
-        console.print(view.summary())
+        console.print(view.summary(), soft_wrap=True)
         if view.lists == 0:
             tail = log_path.read_text(errors="replace")[-1500:]
-            console.print(f"no recommendation list arrived; worker log tail:\n{tail}")
+            console.print(
+                f"no recommendation list arrived; worker log tail:\n{tail}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             return 1
     return 0

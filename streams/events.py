@@ -55,6 +55,7 @@ REASONS: Final = (
     "out_of_range",
     "empty_value",
     "too_long",
+    "too_deep",
     "invalid_value",
     "ts_in_future",
     "key_mismatch",
@@ -102,9 +103,11 @@ class EventDecoder:
         max_message_bytes: int = 1_048_576,
         max_batch_events: int = 1000,
         max_future_ms: int = 300_000,
+        max_json_depth: int = 32,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self.max_message_bytes = max_message_bytes
+        self.max_json_depth = max_json_depth
         self.max_batch_events = max_batch_events
         self.max_future_ms = max_future_ms
         self.now_ms = now_ms
@@ -142,6 +145,13 @@ class EventDecoder:
             self._validate(item)
         except fastjsonschema.JsonSchemaValueException as exc:
             return self._explain(item, exc)
+        depth = json_depth(item, self.max_json_depth)
+        if depth > self.max_json_depth:
+            # orjson reads 1,024 levels but writes 255: refused here, before any state
+            # changes, rather than failing when the accepted event is forwarded.
+            return Rejection(
+                "too_deep", f"nested deeper than {self.max_json_depth} levels of objects/arrays"
+            )
         item["ts"] = int(item["ts"])
         item["ms_played"] = int(item["ms_played"])
         if item["ts"] > deadline_ms:
@@ -209,6 +219,24 @@ def _at(problem: Rejection, index: int | None, item: Any) -> Rejection:
         item,
         event_id if isinstance(event_id, str) else None,
     )
+
+
+def json_depth(value: Any, stop_after: int) -> int:
+    """Nesting depth of decoded JSON (a scalar is 0, ``{}`` is 1), counted up to ``stop_after + 1``.
+
+    >>> json_depth({"a": [1, {"b": 2}]}, stop_after=10), json_depth([[[[]]]], stop_after=2)
+    (3, 3)
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > stop_after:
+            break
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def text_or_none(data: bytes | None) -> str | None:

@@ -183,3 +183,29 @@ async def fetched_end_offsets(
         return corrected
     finally:
         await consumer.stop()
+
+
+def stop_when_the_broker_lost_our_data(stop: Any) -> None:
+    """Turn Faust's ``ConsistencyError`` in table recovery into one line and an exit.
+
+    The error means a changelog now ends before offsets this worker had
+    already applied: the broker lost data (an embedded broker restarted empty,
+    a cluster rebuilt without its volumes). Faust would log a traceback and
+    leave a crashed worker behind; ``stop(reason)`` ends the process instead.
+    """
+    from faust.exceptions import ConsistencyError
+
+    recovery_cls = faust_recovery.Recovery
+    original = getattr(recovery_cls, "_tunestream_original_crash", recovery_cls.crash)
+
+    async def crash(self: Any, reason: BaseException) -> None:
+        if isinstance(reason, ConsistencyError):
+            stop(
+                "the broker no longer holds data this worker had applied "
+                f"({str(reason).splitlines()[0][:300]}); an embedded broker keeps nothing "
+                "across a restart: start the worker again with a fresh state directory"
+            )
+        await original(self, reason)
+
+    recovery_cls._tunestream_original_crash = original  # type: ignore[attr-defined]
+    recovery_cls.crash = crash  # type: ignore[method-assign]

@@ -20,9 +20,12 @@ table; everything that decides lives here and is tested without a broker.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from features import TrackInfo
 from streams.events import Event, EventDecoder, Rejection, encode, text_or_none
@@ -109,31 +112,77 @@ def _too_late(event: Event, state: UserState) -> Rejection:
     return Rejection("too_late", detail, field="ts", event=event, event_id=event["event_id"])
 
 
+#: Longest detail sentence, message key and field path a dead letter repeats.
+MAX_DETAIL_CHARS = 1_000
+MAX_KEY_BYTES = 1_024
+MAX_FIELD_CHARS = 200
+
+
 def dead_letter(
-    rejection: Rejection, source: Source, key: bytes | None, value: bytes | None, now_ms: int
+    rejection: Rejection,
+    source: Source,
+    key: bytes | None,
+    value: bytes | None,
+    now_ms: int,
+    original_max_bytes: int = 16_384,
 ) -> dict[str, Any]:
-    """The DLQ record: reason, where it came from, and the original bytes.
+    """The DLQ record: reason, where it came from, and (a bounded prefix of) the original.
 
     A rejected event of a batch carries its own JSON (``original``) and its
-    index; a refused message carries the message's exact bytes.
+    index; a refused message carries the message's bytes. Whatever the input's
+    size, the record stays small enough to publish: at most ``original_max_bytes``
+    of the original are kept (as text when UTF-8, and as base64), with the full
+    length and SHA-256; the source topic/partition/offset point to the whole.
     """
-    if rejection.index is None and rejection.event is None:
-        original = value or b""
-    else:
-        original = encode(rejection.event)
+    original = _original(rejection, value)
+    kept = original[:original_max_bytes]
     return {
         "reason": rejection.reason,
-        "detail": rejection.detail,
-        "field": rejection.field,
+        "detail": _bounded(rejection.detail, MAX_DETAIL_CHARS),
+        "field": None if rejection.field is None else _bounded(rejection.field, MAX_FIELD_CHARS),
         "event_id": rejection.event_id,
         "batch_index": rejection.index,
         "source": {
             "topic": source.topic,
             "partition": source.partition,
             "offset": source.offset,
-            "key": text_or_none(key),
+            "key": text_or_none(key[:MAX_KEY_BYTES] if key is not None else None),
+            "key_bytes": None if key is None else len(key),
         },
-        "original": text_or_none(original),
-        "original_b64": base64.b64encode(original).decode(),
+        "original": _utf8_prefix(kept, whole=len(kept) == len(original)),
+        "original_b64": base64.b64encode(kept).decode(),
+        "original_bytes": len(original),
+        "original_sha256": hashlib.sha256(original).hexdigest(),
+        "original_truncated": len(kept) < len(original),
         "rejected_at": now_ms,
     }
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The dead letter's message key: the original key, unless too long to repeat."""
+    return key if key is None or len(key) <= MAX_KEY_BYTES else None
+
+
+def _original(rejection: Rejection, value: bytes | None) -> bytes:
+    if rejection.index is None and rejection.event is None:
+        return value or b""
+    try:
+        return encode(rejection.event)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. nested deeper than orjson writes
+        return value or b""
+
+
+def _utf8_prefix(data: bytes, whole: bool) -> str | None:
+    """``data`` as text; a cut prefix loses at most the one character it split."""
+    text = text_or_none(data)
+    if text is not None or whole:
+        return text
+    for cut in range(1, 4):
+        text = text_or_none(data[:-cut])
+        if text is not None:
+            return text
+    return None
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -54,6 +54,58 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class RepeatLimiter(logging.Filter):
+    """At most one line per ``interval_s`` for each repeating warning of a noisy library.
+
+    While a broker is down aiokafka logs ~100 connection errors a second. Lines
+    of the loggers named in ``noisy`` at WARNING or above are let through once
+    per interval per (logger, message template); the next one that passes
+    says how many were held back. Memory bound: one entry per distinct
+    template, at most ``max_templates``.
+
+    >>> limiter = RepeatLimiter(interval_s=10.0, clock=iter([0.0, 1.0, 2.0, 11.0]).__next__)
+    >>> def record():
+    ...     return logging.LogRecord("aiokafka", logging.ERROR, "", 1, "down %s", ("b1",), None)
+    >>> passed = [limiter.filter(r) and r.getMessage() for r in (record() for _ in range(4))]
+    >>> passed
+    ['down b1', False, False, 'down b1 (2 similar lines held back in the last 10 s)']
+    """
+
+    def __init__(
+        self,
+        interval_s: float = 10.0,
+        noisy: tuple[str, ...] = ("aiokafka", "kafka", "faust", "mode"),
+        max_templates: int = 1_000,
+        clock: Any = None,
+    ) -> None:
+        super().__init__()
+        import time
+
+        self.interval_s = interval_s
+        self.noisy = noisy
+        self.max_templates = max_templates
+        self.clock = clock or time.monotonic
+        self._seen: dict[tuple[str, Any], list[float]] = {}  # -> [last passed, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.noisy):
+            return True
+        now = self.clock()
+        key = (record.name, record.msg)
+        entry = self._seen.get(key)
+        if entry is not None and now - entry[0] < self.interval_s:
+            entry[1] += 1
+            return False
+        if entry is not None and entry[1]:
+            held = int(entry[1])
+            record.msg = f"{record.msg} ({held} similar lines held back in the last "
+            record.msg += f"{self.interval_s:.0f} s)"
+        if entry is None and len(self._seen) >= self.max_templates:
+            self._seen.pop(next(iter(self._seen)))
+        self._seen[key] = [now, 0]
+        return True
+
+
 def configure_logging(level: str, log_format: str = "json") -> None:
     """Install one stderr handler on the root logger, at an explicit level.
 
@@ -66,6 +118,7 @@ def configure_logging(level: str, log_format: str = "json") -> None:
     handler = logging.StreamHandler()
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -17,6 +17,7 @@ from typing import Any, cast
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.broker_watch import BrokerWatch
 from streams.health import Progress, Verdict, readiness
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -55,6 +56,7 @@ class Observer:
         self.newest_event_ms: int | None = None
         #: what else must be in place before serving: a reason -> the event that ends it
         self.prerequisites: dict[str, asyncio.Event] = {}
+        self.broker: BrokerWatch | None = None
 
     # --- reported by the agent ------------------------------------------------------
     def message_started(self) -> None:
@@ -123,6 +125,8 @@ class Observer:
         return getattr(cast(Any, self.app.tables), "recovery", None)
 
     def readiness(self) -> Verdict:
+        if self.broker is not None and not self.broker.reachable:
+            return self.broker.verdict(time.monotonic())
         recovery = self._recovery()
         verdict = readiness(
             joined=self.joined,

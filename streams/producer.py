@@ -86,12 +86,17 @@ class EventProducer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def problem(self, event: Event) -> Rejection | None:
+        """The first problem local validation finds in ``event`` (None without ``validate``)."""
+        if self._decoder is None:
+            return None
+        return self._decoder.check(event, event.get("user_id"), _far_future())
+
     async def publish(self, event: Event) -> None:
         """Buffer one event for its user; may send that user's batch."""
-        if self._decoder is not None:
-            problem = self._decoder.check(event, event.get("user_id"), _far_future())
-            if problem is not None:
-                raise InvalidEvent(problem)
+        problem = self.problem(event)
+        if problem is not None:
+            raise InvalidEvent(problem)
         user = event["user_id"]
         buffer = self._buffers.setdefault(user, [])
         if not buffer:

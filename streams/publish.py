@@ -7,6 +7,7 @@ the tests share them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import sys
 import time
@@ -15,19 +16,22 @@ from typing import IO, Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.events import Event, EventDecoder, Rejection
 from streams.producer import EventProducer, InvalidEvent
 from streams.security import security_options
-from streams.settings import Settings
+from streams.settings import Settings, topic_name_problem
 from streams.simulator import Population, PopulationConfig
 
 
 async def produce_lines(lines: IO[bytes], settings: Settings, *, strict: bool = False) -> int:
-    """Publish one event per line; lines that are not events are sent raw (the DLQ keeps them).
+    """Publish the events of each line (one event, or a JSON array of one user's events).
 
-    With ``strict`` they are validated here instead, reported with their line
+    Events are keyed by their ``user_id``. Lines that are not events (not JSON, no
+    user, an array mixing users) are sent raw and unkeyed: the worker dead-letters
+    them. With ``strict`` they are validated here instead, reported with their line
     number and not sent; the exit code is then 1 if any line was refused.
     """
     refused = 0
@@ -41,17 +45,20 @@ async def produce_lines(lines: IO[bytes], settings: Settings, *, strict: bool = 
             line = line.strip()
             if not line:
                 continue
-            event = _event_or_none(line)
+            events = _events_or_none(line)
             try:
-                if event is not None:
-                    await producer.publish(event)
+                if events is not None:
+                    _check_all(producer, events, is_array=line.startswith(b"["))
+                    await producer.publish_many(events)
                 elif strict:
                     raise InvalidEvent(_first_problem(line))
                 else:
                     await producer.publish_raw(line)
             except InvalidEvent as exc:
                 refused += 1
-                print(f"line {number}: {exc}", file=sys.stderr)
+                item = exc.rejection.index
+                where = f"line {number}" + (f", item {item}" if item is not None else "")
+                print(f"{where}: {exc}", file=sys.stderr)
     print(
         f"sent {producer.events_sent} events in {producer.messages_sent} messages"
         + (f"; refused {refused} lines" if strict else ""),
@@ -60,19 +67,53 @@ async def produce_lines(lines: IO[bytes], settings: Settings, *, strict: bool = 
     return 1 if refused else 0
 
 
+def _check_all(producer: EventProducer, events: list[Event], *, is_array: bool) -> None:
+    """Refuse a whole line before any of its events is buffered (``strict`` only)."""
+    for index, event in enumerate(events):
+        problem = producer.problem(event)
+        if problem is not None:
+            raise InvalidEvent(dataclasses.replace(problem, index=index if is_array else None))
+
+
 def _first_problem(line: bytes) -> Rejection:
+    """Why a line that :func:`_events_or_none` refused is not an event (or one user's batch)."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        value = None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                return Rejection(
+                    "not_an_object", "an event must be a JSON object", index=index, event=item
+                )
+        users = list(dict.fromkeys(repr(item.get("user_id")) for item in value))
+        if len(users) > 1:
+            return Rejection(
+                "key_mismatch",
+                "the events of one line must share one user_id (the message key); "
+                f"found {', '.join(users[:3])}" + (", ..." if len(users) > 3 else ""),
+                "user_id",
+            )
     _, rejections = EventDecoder().decode(None, line)
     return rejections[0]
 
 
-def _event_or_none(line: bytes) -> Event | None:
+def _events_or_none(line: bytes) -> list[Event] | None:
+    """The line's events if it is one event or an array of one user's events, with a user_id."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if isinstance(value, dict) and isinstance(value.get("user_id"), str) and value["user_id"]:
-        return value
-    return None
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    user = items[0].get("user_id")
+    if not isinstance(user, str) or not user:
+        return None
+    if any(item.get("user_id") != user for item in items):
+        return None
+    return items
 
 
 def corrupt(event: Event, rng: random.Random) -> bytes:
@@ -140,21 +181,24 @@ async def simulate(
     population = Population(config)
     await publish_catalog(settings, (track.to_dict() for track in population.tracks))
     rng = random.Random(seed)
+    console = Console(stderr=True)
     progress = Progress(
         TextColumn("simulate"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]} ev/s"),
         TimeElapsedColumn(),
-        disable=not show_progress,
+        console=console,
+        # A bar is for a terminal: piped or redirected, no escape codes, one line at the end.
+        disable=not show_progress or not console.is_terminal,
         transient=False,
     )
+    started = time.monotonic()
     async with EventProducer(
         settings.bootstrap_servers, settings.events_topic, **security_options(settings)
     ) as producer:
         with progress:
             task = progress.add_task("events", total=events, rate="-")
-            started = time.monotonic()
             async for event in simulated_events(
                 population, paced=paced, events=events, duration_s=duration_s
             ):
@@ -168,6 +212,9 @@ async def simulate(
                 if progress.tasks[0].completed % 500 == 0:
                     elapsed = max(time.monotonic() - started, 1e-9)
                     progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:,.0f}")
+    if show_progress and not console.is_terminal:
+        elapsed = time.monotonic() - started
+        print(f"simulate: sent {producer.events_sent} events in {elapsed:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -183,8 +230,8 @@ async def publish_catalog(settings: Settings, records: Iterable[Mapping[str, Any
         max_batch_size=512 * 1024,
         **security_options(settings),
     )
-    await producer.start()
     try:
+        await producer.start()  # inside: a producer that failed to start is closed too
         sends = [
             await producer.send(
                 settings.catalog_topic, key=str(r["track_id"]).encode(), value=orjson.dumps(r)
@@ -197,6 +244,10 @@ async def publish_catalog(settings: Settings, records: Iterable[Mapping[str, Any
         await producer.stop()
 
 
+class UnknownTopic(LookupError):
+    """The topic to read does not exist in the cluster."""
+
+
 async def tail(
     settings: Settings,
     topic: str,
@@ -206,10 +257,17 @@ async def tail(
     idle_timeout_s: float | None = None,
     out: IO[str] | None = None,
 ) -> int:
-    """Print each message of ``topic`` as one JSON line (key, partition, offset, value)."""
+    """Print each message of ``topic`` as one JSON line (key, partition, offset, value).
+
+    At most ``max_messages`` lines. ``ValueError`` if ``topic`` cannot be a topic
+    name, :class:`UnknownTopic` if the cluster does not have it (checked first:
+    reading a missing topic would wait for ever, or create it).
+    """
+    problem = topic_name_problem(topic)
+    if problem is not None:
+        raise ValueError(f"{topic!r}: {problem}")
     out = out or sys.stdout
     consumer = AIOKafkaConsumer(
-        topic,
         bootstrap_servers=settings.bootstrap_servers,
         **security_options(settings),
         auto_offset_reset="earliest" if from_beginning else "latest",
@@ -220,17 +278,21 @@ async def tail(
     last = time.monotonic()
     try:
         await consumer.start()
+        if topic not in await consumer.topics():
+            raise UnknownTopic(f"topic {topic!r} does not exist on {settings.bootstrap_servers}")
+        consumer.subscribe([topic])
         while max_messages is None or seen < max_messages:
-            batch = await consumer.getmany(timeout_ms=200)
+            left = None if max_messages is None else max_messages - seen
+            batch = await consumer.getmany(timeout_ms=200, max_records=left)
             if not batch:
                 if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
                     break
                 continue
             last = time.monotonic()
-            for records in batch.values():
-                for record in records:
-                    out.write(_line(record) + "\n")
-                    seen += 1
+            records = [r for part in batch.values() for r in part][:left]
+            for record in records:
+                out.write(_line(record) + "\n")
+            seen += len(records)
             out.flush()
     finally:
         await consumer.stop()

@@ -37,11 +37,19 @@ def sasl_password(settings: Settings) -> str:
     if settings.sasl_password_file:
         path = Path(settings.sasl_password_file)
         try:
-            return path.read_text("utf-8").strip()
+            password = path.read_bytes().decode("utf-8").strip()
         except OSError as exc:
             raise SettingsError(
                 f"TUNESTREAM_SASL_PASSWORD_FILE: cannot read {path}: {exc.strerror}"
             ) from None
+        except UnicodeDecodeError as exc:
+            raise SettingsError(
+                f"TUNESTREAM_SASL_PASSWORD_FILE: {path} is not UTF-8 text "
+                f"({exc.reason} at byte {exc.start})"
+            ) from None
+        if not password:
+            raise SettingsError(f"TUNESTREAM_SASL_PASSWORD_FILE: {path} is empty")
+        return password
     raise SettingsError(
         f"TUNESTREAM_SECURITY_PROTOCOL={settings.security_protocol} needs "
         "TUNESTREAM_SASL_PASSWORD or TUNESTREAM_SASL_PASSWORD_FILE"

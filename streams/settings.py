@@ -5,6 +5,10 @@ STYLE.md): this module is only the first. Each :class:`Settings` field is read
 from ``TUNESTREAM_<FIELD>`` (upper case), and the CLI's ``--help`` names that
 variable for every flag.
 
+Every field declares what it may hold next to its default (a numeric range, a
+list of choices, a syntax), and :meth:`Settings.check` enforces all of it from
+those declarations; an error names the variable, the value and what is allowed.
+
 >>> s = Settings.from_env({"TUNESTREAM_PARTITIONS": "8"})
 >>> s.partitions, s.events_topic
 (8, 'listening-events')
@@ -12,26 +16,77 @@ variable for every flag.
 Traceback (most recent call last):
 ...
 streams.settings.SettingsError: TUNESTREAM_PARTITIONS='many' is not a whole number
+>>> Settings.from_env({"TUNESTREAM_WEB_PORT": "70000"})
+Traceback (most recent call last):
+...
+streams.settings.SettingsError: TUNESTREAM_WEB_PORT=70000: must be a whole number in 0..65535
+>>> range_of("session_timeout_s")
+'> 0 and <= 2147483'
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import math
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, Final
 
 ENV_PREFIX = "TUNESTREAM_"
 EMBEDDED = "embedded"
+
+#: Kafka carries counts and sizes as signed 32-bit integers ...
+INT32_MAX: Final = 2**31 - 1
+#: ... and timeouts as int32 milliseconds: the most seconds a timeout can say.
+MAX_KAFKA_SECONDS: Final = INT32_MAX // 1000
+#: Room a forwarded or dead-lettered message needs around the input's bytes.
+ENVELOPE_HEADROOM_BYTES: Final = 65_536
+#: Python's logging levels, the only ones TUNESTREAM_LOG_LEVEL may name.
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?")
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 class SettingsError(ValueError):
     """A setting has a value it cannot take; the message names the variable."""
 
 
-def _doc(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
+def _doc(
+    text: str,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    ignore_case: bool = False,
+    syntax: str | None = None,
+    **kw: Any,
+) -> Any:
+    """A field with its help text and what it may hold.
+
+    ``minimum`` / ``maximum`` are inclusive bounds, ``above`` an exclusive lower
+    bound; a float must also be finite. ``choices`` lists the allowed strings
+    (``ignore_case`` to compare them case-insensitively); ``syntax`` names a
+    string syntax: ``broker``, ``topic`` or ``store``.
+    """
+    metadata: dict[str, Any] = {"help": text}
+    for key, value in (
+        ("minimum", minimum),
+        ("above", above),
+        ("maximum", maximum),
+        ("choices", choices),
+        ("syntax", syntax),
+    ):
+        if value is not None:
+            metadata[key] = value
+    if ignore_case:
+        metadata["ignore_case"] = True
+    return field(metadata=metadata, **kw)
 
 
 @dataclass(frozen=True)
@@ -42,83 +97,170 @@ class Settings:
         "Kafka bootstrap servers (host:port[,host:port]); 'embedded' starts a Tansu broker "
         "on a free loopback port (demo and tests)",
         default=EMBEDDED,
+        syntax="broker",
     )
-    app_id: str = _doc("Faust application id = consumer group id", default="tunestream")
-    partitions: int = _doc("partitions of every topic tunestream creates", default=4)
-    events_topic: str = _doc("input topic of listening events", default="listening-events")
+    app_id: str = _doc(
+        "Faust application id = consumer group id (it also names the changelog topics)",
+        default="tunestream",
+        syntax="topic",
+    )
+    partitions: int = _doc(
+        "partitions of every topic tunestream creates", default=4, above=0, maximum=INT32_MAX
+    )
+    events_topic: str = _doc(
+        "input topic of listening events", default="listening-events", syntax="topic"
+    )
     clean_topic: str = _doc(
-        "validated, deduplicated events, keyed by user_id", default="listening-events-clean"
+        "validated, deduplicated events, keyed by user_id",
+        default="listening-events-clean",
+        syntax="topic",
     )
-    dlq_topic: str = _doc("dead-letter topic for rejected input", default="listening-events-dlq")
+    dlq_topic: str = _doc(
+        "dead-letter topic for rejected input", default="listening-events-dlq", syntax="topic"
+    )
     recommendations_topic: str = _doc(
-        "output topic of recommendation lists (compacted)", default="recommendations"
+        "output topic of recommendation lists (compacted)",
+        default="recommendations",
+        syntax="topic",
     )
     catalog_topic: str = _doc(
         "compacted topic of track metadata, keyed by track_id; every worker reads all of it",
         default="track-catalog",
+        syntax="topic",
     )
     track_events_topic: str = _doc(
         "accepted events re-keyed by track_id, feeding the per-track statistics",
         default="listening-events-by-track",
+        syntax="topic",
     )
     web_host: str = _doc("address of the worker's HTTP server", default="127.0.0.1")
-    web_port: int = _doc("port of the worker's HTTP server", default=6066)
+    web_port: int = _doc(
+        "port of the worker's HTTP server (0: any free port)",
+        default=6066,
+        minimum=0,
+        maximum=65_535,
+    )
     advertised_host: str = _doc(
         "host name other workers use to reach this one (table routing); empty: web_host",
         default="",
     )
-    store: str = _doc("Faust table store: memory:// or rocksdb://", default="memory://")
+    store: str = _doc(
+        "Faust table store: memory:// or rocksdb://", default="memory://", syntax="store"
+    )
     data_dir: str = _doc("directory for worker state (RocksDB, etc.)", default=".tunestream")
-    log_level: str = _doc("log level of the worker", default="WARNING")
-    log_format: str = _doc("worker log lines: json (one object per line) or text", default="json")
+    log_level: str = _doc(
+        "log level of the worker (any case)",
+        default="WARNING",
+        choices=LOG_LEVELS,
+        ignore_case=True,
+    )
+    log_format: str = _doc(
+        "worker log lines: json (one object per line) or text",
+        default="json",
+        choices=("json", "text"),
+    )
     fetch_max_wait_ms: int = _doc(
-        "consumer fetch wait; latency follows it on Tansu (Faust hard-codes 1500)", default=50
+        "consumer fetch wait; latency follows it on Tansu (Faust hard-codes 1500)",
+        default=50,
+        minimum=0,
+        maximum=INT32_MAX,
     )
-    producer_linger_ms: int = _doc("producer linger: batches sends on the wire", default=5)
+    producer_linger_ms: int = _doc(
+        "producer linger: batches sends on the wire", default=5, minimum=0, maximum=INT32_MAX
+    )
     session_timeout_s: float = _doc(
-        "consumer group session timeout: how fast a dead worker's partitions move", default=6.0
+        "consumer group session timeout: how fast a dead worker's partitions move",
+        default=6.0,
+        above=0,
+        maximum=MAX_KAFKA_SECONDS,
     )
-    heartbeat_interval_s: float = _doc("consumer group heartbeat interval", default=1.0)
-    rebalance_timeout_s: float = _doc("consumer group rebalance timeout", default=10.0)
-    commit_interval_s: float = _doc("how often consumed offsets are committed", default=1.0)
-    max_message_bytes: int = _doc("larger input messages are dead-lettered", default=1_048_576)
-    max_batch_events: int = _doc("most events one input message may carry", default=1000)
+    heartbeat_interval_s: float = _doc(
+        "consumer group heartbeat interval; below the session timeout",
+        default=1.0,
+        above=0,
+        maximum=MAX_KAFKA_SECONDS,
+    )
+    rebalance_timeout_s: float = _doc(
+        "consumer group rebalance timeout", default=10.0, above=0, maximum=MAX_KAFKA_SECONDS
+    )
+    commit_interval_s: float = _doc(
+        "how often consumed offsets are committed", default=1.0, above=0
+    )
+    max_message_bytes: int = _doc(
+        "larger input messages are dead-lettered as oversize; must leave room for the "
+        f"envelope: at most the producer's request limit - {ENVELOPE_HEADROOM_BYTES}",
+        default=983_040,
+        above=0,
+    )
+    producer_max_request_bytes: int = _doc(
+        "largest request the worker's producer sends (the broker must accept it too)",
+        default=1_048_576,
+        above=0,
+        maximum=INT32_MAX,
+    )
+    dlq_original_max_bytes: int = _doc(
+        "bytes of a refused message kept in its dead letter (a prefix; its length, SHA-256 "
+        "and topic/partition/offset point to the whole)",
+        default=16_384,
+        minimum=256,
+    )
+    max_json_depth: int = _doc(
+        "deepest nesting of arrays and objects an event may have (orjson writes at most 255)",
+        default=32,
+        minimum=1,
+        maximum=255,
+    )
+    max_batch_events: int = _doc("most events one input message may carry", default=1000, above=0)
     max_future_ms: int = _doc(
-        "events stamped further than this in the future are rejected", default=300_000
+        "events stamped further than this in the future are rejected", default=300_000, minimum=0
     )
     dedupe_ids_per_user: int = _doc(
-        "recent event ids remembered per user to drop duplicates", default=256
+        "recent event ids remembered per user to drop duplicates", default=256, above=0
     )
     allowed_lateness_ms: int = _doc(
         "events older than a user's newest event by more than this are dead-lettered "
-        "as too_late; within it, out-of-order events update the right state",
+        "as too_late; within it, out-of-order events update the right state; below the "
+        "session gap",
         default=300_000,
+        minimum=0,
     )
-    session_gap_ms: int = _doc("inactivity that ends a listening session", default=1_800_000)
-    list_size: int = _doc("items in a recommendation list", default=10)
-    refresh_interval_s: float = _doc("least time between two lists for the same user", default=2.0)
+    session_gap_ms: int = _doc(
+        "inactivity that ends a listening session", default=1_800_000, above=0
+    )
+    list_size: int = _doc("items in a recommendation list", default=10, above=0)
+    refresh_interval_s: float = _doc(
+        "least time between two lists for the same user", default=2.0, above=0
+    )
     popularity_half_life_s: float = _doc(
-        "half-life of the popularity counts behind popularity-v0", default=3600.0
+        "half-life of the popularity counts behind popularity-v0", default=3600.0, above=0
     )
     latency_objective_s: float = _doc(
         "end-to-end latency objective (event time to list sent); a histogram bucket sits here",
         default=1.0,
+        above=0,
     )
     stall_after_s: float = _doc(
         "/livez fails when one message takes longer, or input waits unprocessed this long",
         default=60.0,
+        above=0,
     )
     security_protocol: str = _doc(
-        "Kafka security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", default="PLAINTEXT"
+        "Kafka security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+        default="PLAINTEXT",
+        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
     )
     sasl_mechanism: str = _doc(
-        "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", default="PLAIN"
+        "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+        default="PLAIN",
+        choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
     )
     sasl_username: str = _doc("SASL user name", default="")
     sasl_password: str = _doc(
         "SASL password (prefer the _FILE variant); never logged", default="", repr=False
     )
-    sasl_password_file: str = _doc("file holding the SASL password (a mounted secret)", default="")
+    sasl_password_file: str = _doc(
+        "file holding the SASL password, UTF-8 text (a mounted secret)", default=""
+    )
     ssl_cafile: str = _doc("CA bundle to verify the brokers (SSL, SASL_SSL)", default="")
     ssl_certfile: str = _doc("client certificate for mutual TLS", default="")
     ssl_keyfile: str = _doc("client private key for mutual TLS", default="")
@@ -144,54 +286,39 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        """Raise :class:`SettingsError` for values no worker could run with."""
-        positive = (
-            "partitions",
-            "max_message_bytes",
-            "max_batch_events",
-            "list_size",
-            "dedupe_ids_per_user",
-            "session_timeout_s",
-            "heartbeat_interval_s",
-            "popularity_half_life_s",
-            "commit_interval_s",
-            "latency_objective_s",
-            "stall_after_s",
-            "session_gap_ms",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{env_name(name)} must be > 0, got {getattr(self, name)!r}")
-        for name in (
-            "fetch_max_wait_ms",
-            "producer_linger_ms",
-            "refresh_interval_s",
-            "max_future_ms",
-            "allowed_lateness_ms",
-            "web_port",
-        ):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{env_name(name)} must be >= 0, got {getattr(self, name)!r}")
+        """Raise :class:`SettingsError` for values no worker could run with.
+
+        Each field is checked against what it declares (range, choices, syntax),
+        then the rules that tie two fields together.
+        """
+        for f in fields(self):
+            _check_field(f, getattr(self, f.name))
         if self.heartbeat_interval_s >= self.session_timeout_s:
-            raise SettingsError("TUNESTREAM_HEARTBEAT_INTERVAL_S must be below the session timeout")
+            raise SettingsError(
+                f"TUNESTREAM_HEARTBEAT_INTERVAL_S={self.heartbeat_interval_s!r}: must be below "
+                f"the session timeout TUNESTREAM_SESSION_TIMEOUT_S={self.session_timeout_s!r}"
+            )
         if self.allowed_lateness_ms >= self.session_gap_ms:
             # A late event could then split or join sessions already closed and emitted.
-            raise SettingsError("TUNESTREAM_ALLOWED_LATENESS_MS must be below the session gap")
-        self._check_choices()
-        if not self.store.startswith(("memory://", "rocksdb://", "rocksdict://")):
-            raise SettingsError(f"TUNESTREAM_STORE={self.store!r}: use memory:// or rocksdb://")
-
-    def _check_choices(self) -> None:
-        choices = {
-            "log_format": ("json", "text"),
-            "security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
-            "sasl_mechanism": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SettingsError(
-                    f"{env_name(name)}={getattr(self, name)!r}: use one of {', '.join(allowed)}"
-                )
+            raise SettingsError(
+                f"TUNESTREAM_ALLOWED_LATENESS_MS={self.allowed_lateness_ms!r}: must be below "
+                f"the session gap TUNESTREAM_SESSION_GAP_MS={self.session_gap_ms!r}"
+            )
+        room = self.producer_max_request_bytes - ENVELOPE_HEADROOM_BYTES
+        if self.max_message_bytes > room:
+            raise SettingsError(
+                f"TUNESTREAM_MAX_MESSAGE_BYTES={self.max_message_bytes!r}: must be at most "
+                f"TUNESTREAM_PRODUCER_MAX_REQUEST_BYTES ({self.producer_max_request_bytes}) - "
+                f"{ENVELOPE_HEADROOM_BYTES} (envelope headroom) = {room}; lower it or raise "
+                "TUNESTREAM_PRODUCER_MAX_REQUEST_BYTES"
+            )
+        dead_letter = dead_letter_bytes_at_most(self.dlq_original_max_bytes)
+        if dead_letter > self.producer_max_request_bytes:
+            raise SettingsError(
+                f"TUNESTREAM_DLQ_ORIGINAL_MAX_BYTES={self.dlq_original_max_bytes!r}: a dead "
+                f"letter could take {dead_letter} bytes, more than "
+                f"TUNESTREAM_PRODUCER_MAX_REQUEST_BYTES ({self.producer_max_request_bytes})"
+            )
         if self.security_protocol.startswith("SASL") and not self.sasl_username:
             raise SettingsError(
                 f"TUNESTREAM_SECURITY_PROTOCOL={self.security_protocol} needs "
@@ -208,7 +335,20 @@ class Settings:
         """``host:port`` list for aiokafka; fails while the broker is still 'embedded'."""
         if self.embedded:
             raise SettingsError("the embedded broker has not been started: no address yet")
-        return self.broker.removeprefix("kafka://")
+        return ",".join(broker_addresses(self.broker))
+
+
+def dead_letter_bytes_at_most(original_max_bytes: int) -> int:
+    """The largest dead letter keeping ``original_max_bytes`` of the original.
+
+    The prefix is written twice: as JSON text, where one control byte can take
+    six characters (``\\u0000``), and as base64 (4/3); the rest (key prefix,
+    detail, reference fields) stays under 16 KiB.
+
+    >>> dead_letter_bytes_at_most(16_384)
+    147456
+    """
+    return original_max_bytes * 8 + 16_384
 
 
 def env_name(field_name: str) -> str:
@@ -216,16 +356,175 @@ def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-def help_of(field_name: str) -> str:
-    """The help text of a field, for the CLI."""
+def _field(field_name: str) -> Field[Any]:
     for f in fields(Settings):
         if f.name == field_name:
-            return str(f.metadata["help"])
+            return f
     raise KeyError(field_name)
 
 
+def help_of(field_name: str) -> str:
+    """The help text of a field, for the CLI."""
+    return str(_field(field_name).metadata["help"])
+
+
+def range_of(field_name: str) -> str:
+    """What a field may hold, in a few words ('' when any value goes).
+
+    >>> range_of("web_port"), range_of("max_json_depth"), range_of("dlq_original_max_bytes")
+    ('0..65535', '1..255', '>= 256')
+    >>> range_of("log_level")
+    'DEBUG, INFO, WARNING, ERROR, CRITICAL'
+    """
+    f = _field(field_name)
+    meta = f.metadata
+    if "choices" in meta:
+        return ", ".join(meta["choices"])
+    if meta.get("syntax") == "broker":
+        return "host:port[,host:port] or embedded"
+    if meta.get("syntax") == "topic":
+        return "topic name"
+    if meta.get("syntax") == "store":
+        return "memory://, rocksdb://"
+    if _kind(f.type) in ("int", "float"):
+        return _bounds(meta, _kind(f.type))
+    return ""
+
+
+def _kind(annotation: Any) -> str:
+    return annotation if isinstance(annotation, str) else str(annotation.__name__)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _bounds(meta: Mapping[str, Any], kind: str) -> str:
+    low, above, high = meta.get("minimum"), meta.get("above"), meta.get("maximum")
+    if kind == "int" and above is not None and high is not None:
+        low, above = above + 1, None  # a whole number > 0 and <= 9 is 1..9
+    if low is not None and high is not None:
+        return f"{_number(low)}..{_number(high)}"
+    parts = []
+    if low is not None:
+        parts.append(f">= {_number(low)}")
+    if above is not None:
+        parts.append(f"> {_number(above)}")
+    if high is not None:
+        parts.append(f"<= {_number(high)}")
+    return " and ".join(parts)
+
+
+def _check_field(f: Field[Any], value: Any) -> None:
+    name, meta, kind = env_name(f.name), f.metadata, _kind(f.type)
+    if kind in ("int", "float"):
+        _check_number(name, value, kind, meta)
+    elif not isinstance(value, str):
+        raise SettingsError(f"{name}={value!r} is not text")
+    elif "choices" in meta:
+        allowed: tuple[str, ...] = meta["choices"]
+        given = value.upper() if meta.get("ignore_case") else value
+        if given not in allowed:
+            raise SettingsError(f"{name}={value!r}: use one of {', '.join(allowed)}")
+    elif meta.get("syntax") == "broker":
+        if value != EMBEDDED:
+            broker_addresses(value)
+    elif meta.get("syntax") == "topic":
+        problem = topic_name_problem(value)
+        if problem is not None:
+            raise SettingsError(f"{name}={value!r}: {problem}")
+    elif meta.get("syntax") == "store" and not value.startswith(
+        ("memory://", "rocksdb://", "rocksdict://")
+    ):
+        raise SettingsError(f"{name}={value!r}: use memory:// or rocksdb://")
+
+
+def _check_number(name: str, value: Any, kind: str, meta: Mapping[str, Any]) -> None:
+    whole = kind == "int"
+    numeric = isinstance(value, int) if whole else isinstance(value, int | float)
+    if not numeric or isinstance(value, bool):
+        raise SettingsError(f"{name}={value!r} is not {'a whole number' if whole else 'a number'}")
+    low, above, high = meta.get("minimum"), meta.get("above"), meta.get("maximum")
+    if (
+        not math.isfinite(value)
+        or (low is not None and value < low)
+        or (above is not None and value <= above)
+        or (high is not None and value > high)
+    ):
+        bounds = _bounds(meta, kind)
+        what = "a whole number" if whole else "a finite number"
+        where = f" in {bounds}" if ".." in bounds else f" {bounds}" if bounds else ""
+        raise SettingsError(f"{name}={value!r}: must be {what}{where}")
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a Kafka topic name, or None if it can.
+
+    >>> topic_name_problem("listening-events") is None
+    True
+    >>> topic_name_problem("bad topic!")
+    "a topic name is 1-249 letters, digits, '.', '_' or '-'"
+    """
+    if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        return "a topic name is 1-249 letters, digits, '.', '_' or '-'"
+    return None
+
+
+def broker_addresses(text: str) -> list[str]:
+    """The ``host:port`` entries of a broker list; :class:`SettingsError` names a bad one.
+
+    Entries are separated by commas and may start with ``kafka://``; an IPv6
+    address goes in brackets.
+
+    >>> broker_addresses("kafka://k1:9092, k2:9093,[::1]:9094")
+    ['k1:9092', 'k2:9093', '[::1]:9094']
+    >>> try:
+    ...     broker_addresses("host:notaport")
+    ... except SettingsError as exc:
+    ...     print(str(exc).split(";")[0])
+    TUNESTREAM_BROKER='host:notaport' has port 'notaport', not a number in 1..65535
+    """
+    addresses = []
+    entries = text.split(",")
+    for raw in entries:
+        entry = raw.strip().removeprefix("kafka://")
+        problem = _address_problem(entry)
+        if problem is not None:
+            which = f": {raw.strip()!r}" if len(entries) > 1 else ""
+            raise SettingsError(
+                f"TUNESTREAM_BROKER={text!r}{which} {problem}; expected host:port[,host:port] "
+                "(port 1..65535) or 'embedded'"
+            )
+        addresses.append(entry)
+    return addresses
+
+
+def _address_problem(entry: str) -> str | None:
+    if not entry:
+        return "is empty"
+    if entry.startswith("["):
+        host, bracket, port = entry[1:].partition("]:")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "is not [IPv6 address]:port"
+        if not bracket:
+            return "has no port"
+    else:
+        host, colon, port = entry.rpartition(":")
+        if not colon:
+            return "has no port"
+        if ":" in host:
+            return "is not host:port (an IPv6 address goes in brackets: [::1]:9092)"
+        if not _HOST_NAME.fullmatch(host):
+            return f"has {host!r}, which is not a host name"
+    if not _PORT.fullmatch(port) or not 1 <= int(port) <= 65_535:
+        return f"has port {port!r}, not a number in 1..65535"
+    return None
+
+
 def _parse(name: str, raw: str, kind: Any) -> Any:
-    kind = kind if isinstance(kind, str) else kind.__name__
+    kind = _kind(kind)
     try:
         if kind == "int":
             return int(raw)

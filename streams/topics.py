@@ -85,3 +85,18 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         return created
     finally:
         await admin.close()
+
+
+async def missing_topics(settings: Settings, names: list[str]) -> list[str]:
+    """Those of ``names`` the cluster does not have (in order)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=5000,
+        **security_options(settings),
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        return [name for name in names if name not in existing]
+    finally:
+        await admin.close()

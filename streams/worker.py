@@ -7,6 +7,7 @@ leaves the consumer group, so the partitions move at once.
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import faust
 
@@ -28,6 +29,8 @@ def run_worker(settings: Settings) -> int:
         redirect_stdouts=False,
         override_logging=False,
     )
+    if not sys.stdout.isatty():
+        worker.spinner = None  # it writes cursor escape codes even into a log file
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -78,6 +78,7 @@ def test_demo_shows_recommendation_lists_within_a_minute(tmp_path: Path) -> None
         env={k: v for k, v in os.environ.items() if k != "TUNESTREAM_BROKER"},
     )
     assert result.returncode == 0, result.stdout[-2000:]
+    assert b"\x1b[" not in result.stdout + result.stderr  # piped: no terminal escape codes
     summary = result.stdout.decode().split("lists")[-1]
     assert int(summary.split()[0]) > 0
 
@@ -90,3 +91,44 @@ def test_embedded_broker_is_stopped_when_its_block_fails() -> None:
     assert not kafka_answers("127.0.0.1", port)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # type: ignore[arg-type]
+
+
+def test_produce_keys_a_json_array_line_by_its_user_and_tail_max_prints_exactly_n(
+    settings: Settings,
+) -> None:
+    batch = [make_event(user_id="u-array") for _ in range(3)]
+    singles = [make_event(user_id=f"u{i}") for i in range(9)]
+    lines = orjson.dumps(batch) + b"\n" + b"\n".join(orjson.dumps(e) for e in singles) + b"\n"
+    broker = ["--broker", settings.bootstrap_servers]
+    sent = cli("produce", "-", *broker, "--events-topic", settings.events_topic, stdin=lines)
+    assert sent.returncode == 0, sent.stderr
+    assert b"sent 12 events" in sent.stderr
+
+    tail = cli("tail", settings.events_topic, *broker, "--from-beginning", "--max", "4")
+    assert tail.returncode == 0, tail.stderr
+    records = [orjson.loads(line) for line in tail.stdout.splitlines()]
+    assert len(records) == 4
+    array = cli("tail", settings.events_topic, *broker, "--from-beginning", "--max", "10")
+    keyed = [orjson.loads(line) for line in array.stdout.splitlines()]
+    [message] = [r for r in keyed if r["key"] == "u-array"]
+    assert message["value"] == batch  # one message, keyed by its user, nothing dead-lettered
+
+
+def test_tail_of_a_topic_that_does_not_exist_says_so_at_once(settings: Settings) -> None:
+    result = cli("tail", "no-such-topic-here", "--broker", settings.bootstrap_servers, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == (
+        "tunestream tail: error: topic 'no-such-topic-here' does not exist on "
+        f"{settings.bootstrap_servers}"
+    )
+
+
+def test_produce_to_an_unreachable_broker_leaves_no_unclosed_producer_noise(
+    tmp_path: Path,
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(orjson.dumps(make_event()) + b"\n")
+    result = cli("produce", str(events), "--broker", "127.0.0.1:1", timeout=60)
+    assert result.returncode == 1
+    assert b"Unclosed" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -46,8 +46,8 @@ def test_bad_environment_value_prints_one_line_and_exits_2() -> None:
     result = run_cli("simulate", env={"TUNESTREAM_PARTITIONS": "-1", "TUNESTREAM_BROKER": "x:1"})
     assert result.returncode == 2
     assert (
-        result.stderr.strip()
-        == "tunestream simulate: error: TUNESTREAM_PARTITIONS must be > 0, got -1"
+        result.stderr.strip() == "tunestream simulate: error: "
+        "TUNESTREAM_PARTITIONS=-1: must be a whole number in 1..2147483647"
     )
 
 

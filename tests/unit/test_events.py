@@ -46,6 +46,12 @@ def test_whole_number_floats_are_normalised_to_int(decoder: EventDecoder) -> Non
     assert type(events[0]["ms_played"]) is int
 
 
+def _nested(levels: int) -> bytes:
+    """An event with an extra field nested ``levels`` deep: orjson reads it, cannot write it."""
+    nested = b'{"a":' * levels + b"1" + b"}" * levels
+    return orjson.dumps(make_event())[:-1] + b',"extra":' + nested + b"}"
+
+
 EVENT_CASES: list[tuple[Any, str, str | None]] = [
     (make_event(user_id=None), "missing_field", "user_id"),
     (make_event(track_id=None), "missing_field", "track_id"),
@@ -61,6 +67,7 @@ EVENT_CASES: list[tuple[Any, str, str | None]] = [
     (make_event(context={"hour": 24}), "out_of_range", "context.hour"),
     (make_event(event_id=""), "empty_value", "event_id"),
     (make_event(track_id="x" * 129), "too_long", "track_id"),
+    (_nested(300), "too_deep", None),
     (make_event(ts=NOW_MS + 61_000), "ts_in_future", "ts"),
     (make_event(user_id="u2"), "key_mismatch", "user_id"),
     ("a string", "not_an_object", None),

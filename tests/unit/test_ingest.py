@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from features import TrackInfo
 from streams.dedupe import RecentEventIds
-from streams.events import EventDecoder
+from streams.events import EventDecoder, Rejection
 from streams.ingest import Source, dead_letter, ingest_message
+from streams.settings import dead_letter_bytes_at_most
 from streams.state import RECENT_TRACKS, TrackState, UserState
 from tests.factories import NOW_MS, make_event
 
@@ -91,6 +92,7 @@ def test_dead_letter_of_a_batch_item_carries_its_own_json_and_position() -> None
         "partition": 3,
         "offset": 1234,
         "key": "u1",
+        "key_bytes": 2,
     }
 
 
@@ -144,3 +146,19 @@ def test_track_state_applies_each_source_position_once() -> None:
     restored = TrackState.from_state(orjson.loads(orjson.dumps(track.to_state())))
     assert not restored.first_time(0, 10, 1) and not restored.first_time(0, 9, 5)
     assert restored.first_time(0, 11, 0)
+
+
+@given(
+    value=st.binary(min_size=0, max_size=2_000) | st.just(b"\x01" * 5_000),
+    key=st.binary(max_size=3_000),
+    detail=st.text(max_size=3_000) | st.just("\x02" * 3_000),
+)
+def test_a_dead_letter_never_outgrows_the_bound_the_settings_check(
+    value: bytes, key: bytes, detail: str
+) -> None:
+    keep = 1_024
+    rejection = Rejection("not_json", detail, field="\x03" * 64)
+    record = dead_letter(rejection, SOURCE, key, value * 4, NOW_MS, original_max_bytes=keep)
+    assert len(orjson.dumps(record)) <= dead_letter_bytes_at_most(keep)
+    assert record["original_bytes"] == len(value) * 4
+    assert base64.b64decode(record["original_b64"]) == (value * 4)[:keep]

@@ -23,7 +23,10 @@ def test_environment_is_read_and_overrides_win() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"TUNESTREAM_PARTITIONS": "0"}, "TUNESTREAM_PARTITIONS must be > 0"),
+        (
+            {"TUNESTREAM_PARTITIONS": "0"},
+            r"TUNESTREAM_PARTITIONS=0: must be a whole number in 1\.\.2147483647",
+        ),
         ({"TUNESTREAM_SESSION_TIMEOUT_S": "soon"}, "is not a number"),
         ({"TUNESTREAM_STORE": "redis://"}, "use memory:// or rocksdb://"),
         ({"TUNESTREAM_HEARTBEAT_INTERVAL_S": "10"}, "below the session timeout"),

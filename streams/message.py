@@ -1,0 +1,248 @@
+"""One input message's effects, built in full before any of them is applied.
+
+A message changes a user's state and produces records: dead letters, the
+clean forward, one record per event for the track side, maybe a list. Every
+one of them is built and encoded here, and checked to fit in one producer
+request, before the caller writes anything. So a failure while building (a
+bug, an event orjson cannot write back, an output too large for the broker)
+leaves the stored state untouched, and the message can be dead-lettered as a
+whole without having been half applied. The caller then applies the effects:
+the state first, then the records, then :meth:`MessagePlanner.applied`.
+
+>>> from streams.events import EventDecoder
+>>> from streams.ingest import Source
+>>> from streams.refresh import RefreshThrottle
+>>> from online_models.popularity import DecayedPopularity
+>>> planner = MessagePlanner(
+...     PlannerConfig(clean_topic="clean", dlq_topic="dlq", track_events_topic="by-track",
+...                   recommendations_topic="recs"),
+...     EventDecoder(now_ms=lambda: 1_767_225_600_000), DecayedPopularity(),
+...     RefreshThrottle(interval_s=2.0), now_ms=lambda: 1_767_225_600_000, now_s=lambda: 0.0)
+>>> value = b'{"event_id":"e1","user_id":"u1","track_id":"t1","type":"play",'
+>>> value += b'"ts":1767225599000,"ms_played":1000}'
+>>> effects = planner.plan(b"u1", value, Source("events", 0, 7), stored=None)
+>>> [output.topic for output in effects.outputs], effects.state is not None
+(['clean', 'by-track', 'recs'], True)
+>>> planner.plan(b"u1", b"nope", Source("events", 0, 8), stored=None).state is None
+True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from features import TrackInfo, UserFeatureConfig
+from online_models.popularity import DecayedPopularity
+from streams.events import Event, EventDecoder, Rejection, encode
+from streams.ingest import (
+    IngestOutcome,
+    Source,
+    dead_letter,
+    dead_letter_key,
+    ingest_message,
+)
+from streams.recommendations import popularity_list
+from streams.refresh import RefreshThrottle
+from streams.state import UserState
+
+#: Room kept in a producer request for the record batch, record and header framing.
+RECORD_OVERHEAD_BYTES = 1_024
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record to publish."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Mapping[str, bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        headers = sum(len(k) + len(v) for k, v in (self.headers or {}).items())
+        return len(self.key or b"") + len(self.value) + headers
+
+
+@dataclass
+class Effects:
+    """Everything one message does, built but not yet applied."""
+
+    outcome: IngestOutcome
+    #: the user's new stored state; None when the message changes no state
+    state: dict[str, Any] | None = None
+    outputs: list[Output] = field(default_factory=list)
+    #: the recommendation list among ``outputs``, if one goes out
+    recommendation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Topic names and limits the planner needs (a slice of :class:`Settings`)."""
+
+    clean_topic: str
+    dlq_topic: str
+    track_events_topic: str
+    recommendations_topic: str
+    producer_max_request_bytes: int = 1_048_576
+    dlq_original_max_bytes: int = 16_384
+    dedupe_ids_per_user: int = 256
+    list_size: int = 10
+    feature_config: UserFeatureConfig = field(default_factory=UserFeatureConfig)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PlannerConfig:
+        return cls(
+            clean_topic=settings.clean_topic,
+            dlq_topic=settings.dlq_topic,
+            track_events_topic=settings.track_events_topic,
+            recommendations_topic=settings.recommendations_topic,
+            producer_max_request_bytes=settings.producer_max_request_bytes,
+            dlq_original_max_bytes=settings.dlq_original_max_bytes,
+            dedupe_ids_per_user=settings.dedupe_ids_per_user,
+            list_size=settings.list_size,
+            feature_config=UserFeatureConfig(
+                lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
+            ),
+        )
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The largest key + value + headers one producer request carries."""
+        return self.producer_max_request_bytes - RECORD_OVERHEAD_BYTES
+
+
+def _no_catalog(track_id: str) -> TrackInfo | None:
+    return None
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class MessagePlanner:
+    """Builds :class:`Effects` for one message, and applies their in-memory part."""
+
+    def __init__(
+        self,
+        config: PlannerConfig,
+        decoder: EventDecoder,
+        popularity: DecayedPopularity,
+        throttle: RefreshThrottle,
+        track_of: Callable[[str], TrackInfo | None] = _no_catalog,
+        artist_of: Mapping[str, str] | None = None,
+        now_ms: Callable[[], int] = _wall_ms,
+        now_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.decoder = decoder
+        self.popularity = popularity
+        self.throttle = throttle
+        self.track_of = track_of
+        self.artist_of = artist_of if artist_of is not None else {}
+        self.now_ms = now_ms
+        self.now_s = now_s
+
+    def load(self, stored: dict[str, Any] | None) -> UserState:
+        """A working copy of a user's state (the stored value is never modified)."""
+        config = self.config
+        return UserState.from_state(stored, config.dedupe_ids_per_user, config.feature_config)
+
+    def plan(
+        self, key: bytes | None, value: bytes | None, source: Source, stored: dict[str, Any] | None
+    ) -> Effects:
+        """All of one message's effects; raises (having changed nothing) if one cannot be built."""
+        state = self.load(stored)
+        outcome = ingest_message(
+            self.decoder, state, key, value, source.offset, track_of=self.track_of
+        )
+        if not outcome.accepted:
+            dead = self.dead_letters(outcome.rejections, source, key, value)
+            return Effects(outcome, outputs=dead)
+        assert key is not None  # accepted events match their message key
+        forwards = self._forwards(key, outcome.accepted, source)
+        too_big = max(forwards, key=lambda output: output.size)
+        if too_big.size > self.config.max_record_bytes:
+            return self._refuse_oversize(outcome, too_big.size, source, key, value)
+        effects = Effects(outcome, state=state.to_state())
+        effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
+        if self.throttle.due(key, self.now_s()):
+            effects.recommendation = self._recommend(outcome.accepted[-1], state)
+            effects.outputs.append(
+                Output(self.config.recommendations_topic, key, encode(effects.recommendation))
+            )
+        return effects
+
+    def applied(self, key: bytes | None, effects: Effects) -> None:
+        """The in-memory part of the effects, once the state and records are out."""
+        for folded in effects.outcome.folded:
+            self.popularity.learn_one(folded)
+        if effects.recommendation is not None and key is not None:
+            self.throttle.refreshed(key, self.now_s())
+
+    def dead_letters(
+        self, rejections: list[Rejection], source: Source, key: bytes | None, value: bytes | None
+    ) -> list[Output]:
+        """One bounded DLQ record per rejection, its reason also as a header."""
+        now_ms = self.now_ms()
+        return [
+            Output(
+                self.config.dlq_topic,
+                dead_letter_key(key),
+                encode(
+                    dead_letter(
+                        rejection, source, key, value, now_ms, self.config.dlq_original_max_bytes
+                    )
+                ),
+                {"reason": rejection.reason.encode()},
+            )
+            for rejection in rejections
+        ]
+
+    def _forwards(self, key: bytes, accepted: list[Event], source: Source) -> list[Output]:
+        """The clean forward (the batch) and one by-track record per event."""
+        outputs = [Output(self.config.clean_topic, key, encode(accepted))]
+        for index, event in enumerate(accepted):
+            # Replays go again too: the track side drops positions it has applied.
+            record = {**event, "position": [source.partition, source.offset, index]}
+            outputs.append(
+                Output(self.config.track_events_topic, event["track_id"].encode(), encode(record))
+            )
+        return outputs
+
+    def _refuse_oversize(
+        self, outcome: IngestOutcome, size: int, source: Source, key: bytes, value: bytes | None
+    ) -> Effects:
+        """Valid events whose forward would not fit one request: dead-lettered, state unchanged."""
+        limit = self.config.max_record_bytes
+        detail = f"re-encoded, an output record takes {size} bytes; at most {limit} fit"
+        refused = [
+            Rejection("oversize", detail, event=event, event_id=event["event_id"])
+            for event in outcome.accepted
+        ]
+        outcome = IngestOutcome(
+            duplicates=outcome.duplicates, rejections=[*outcome.rejections, *refused]
+        )
+        return Effects(outcome, outputs=self.dead_letters(outcome.rejections, source, key, value))
+
+    def _recommend(self, trigger: Event, state: UserState) -> dict[str, Any]:
+        # Ranked before this message's events are learned (in ``applied``): one
+        # message's worth of popularity, in exchange for building before applying.
+        return popularity_list(
+            self.popularity,
+            trigger,
+            exclude=set(state.recent_tracks),
+            size=self.config.list_size,
+            now_ms=self.now_ms(),
+            artist_of=self.artist_of,
+        )
+
+    def processing_error(
+        self, exc: Exception, source: Source, key: bytes | None, value: bytes | None
+    ) -> Output:
+        """The dead letter of a message whose effects could not be built."""
+        rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}")
+        return self.dead_letters([rejection], source, key, value)[0]
