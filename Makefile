@@ -9,9 +9,10 @@ STAMP   = $(VENV)/.installed
 demo: $(STAMP)  ## live demo: embedded broker + worker + simulator
 	$(BIN)/tunestream demo $(ARGS)
 
-test: $(STAMP) prometheus  ## everything CI checks: lint, types, unit + doctests, integration on a real broker
+test: $(STAMP) prometheus  ## everything CI checks: lint, types, import rooms, unit + doctests, integration on a real broker
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -23,6 +24,7 @@ integration: $(STAMP) prometheus
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)  ## prints measured figures; never part of the tests
 	$(BIN)/python -m benchmarks.decode_validate

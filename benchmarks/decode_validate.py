@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import orjson
 
-from streams.events import EventDecoder
-from streams.ingest import ingest_message
-from streams.state import UserState
+from streams.contracts.events import EventDecoder
+from streams.pipeline.ingest import ingest_message
+from streams.state.keyed_state import UserState
 
 NOW_MS = 1_767_225_600_000
 

@@ -28,13 +28,13 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from features import TrackFeatures, TrackInfo, UserFeatures
-from streams.broker import EmbeddedBroker, free_port
-from streams.producer import EventProducer
-from streams.publish import publish_catalog
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.producer import EventProducer
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings, env_name
-from streams.simulator import Population, PopulationConfig
-from streams.state import UserState
-from streams.topics import ensure_topics
+from streams.state.keyed_state import UserState
+from streams.tools.publish import publish_catalog
+from streams.tools.simulator import Population, PopulationConfig
 
 
 def isolation(n_events: int, repeat: int) -> None:

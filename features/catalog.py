@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from features.errors import TunestreamError
+
 #: The boolean fields; CSV cells spell them true/false, 1/0, yes/no, or leave them empty.
 FLAGS = ("explicit", "editorial", "blocked")
 _TRUE = frozenset({"true", "1", "yes"})
@@ -38,7 +40,7 @@ _FALSE = frozenset({"false", "0", "no", ""})
 _JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
-class CatalogError(ValueError):
+class CatalogError(TunestreamError, ValueError):
     """A catalog file has a bad line, or an unknown format; the message names the file."""
 
 

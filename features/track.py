@@ -38,6 +38,7 @@ from typing import Any, Self
 
 from features.base import read_state, versioned_state
 from features.decay import DecayedCounter
+from features.event_types import EVENT_TYPES
 
 #: Each count: the event type it counts and its half-life in seconds.
 COUNTS: dict[str, tuple[str, float]] = {
@@ -51,7 +52,6 @@ COUNTS: dict[str, tuple[str, float]] = {
 SKIP_PRIOR = (0.3, 5.0)
 SAVE_PRIOR = (0.05, 5.0)
 TRENDING_PRIOR_PER_HOUR = 1.0
-EVENT_TYPES = ("play", "skip", "save")
 _NEVER_MS = -(2**62)  # "no event yet": earlier than any real event time, still JSON-safe
 
 

@@ -84,11 +84,9 @@ from features.affinity import DecayedTopK
 from features.base import read_state, versioned_state
 from features.catalog import TrackInfo
 from features.decay import DecayedCounter, DecayedSum
+from features.event_types import ENGAGEMENT_WEIGHTS, EVENT_TYPES
 from features.session import SessionTracker
 
-EVENT_TYPES = ("play", "skip", "save")
-#: Affinity added per event type: a save says more than a play; a skip says nothing.
-AFFINITY_WEIGHT = {"play": 1.0, "save": 2.0, "skip": 0.0}
 #: Keys shown in ``artist_affinity`` and ``genre_affinity``.
 TOP_SHOWN = 10
 #: Distinct devices and context types held; clients send a handful.
@@ -221,7 +219,7 @@ class UserFeatures:
         if kind != "save" and track.duration_ms:
             self.completion_sum.update(ts, min(1.0, ms_played / track.duration_ms))
             self.completion_n.update(ts)
-        weight = AFFINITY_WEIGHT[kind]
+        weight = ENGAGEMENT_WEIGHTS[kind]
         if weight:
             self.artists.update(ts, track.artist_id, weight)
             for genre in track.genres:

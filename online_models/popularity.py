@@ -31,8 +31,7 @@ import math
 from collections.abc import Container, Mapping
 from typing import Any
 
-#: How much each kind of event says about a track's appeal.
-EVENT_WEIGHTS: Mapping[str, float] = {"play": 1.0, "save": 2.0, "skip": 0.0}
+from features.event_types import ENGAGEMENT_WEIGHTS
 
 _MAX_EXPONENT = 500.0  # 2**500 is far from float overflow (2**1024)
 
@@ -46,7 +45,7 @@ class DecayedPopularity:
         self,
         half_life_s: float = 3600.0,
         max_tracks: int = 200_000,
-        weights: Mapping[str, float] = EVENT_WEIGHTS,
+        weights: Mapping[str, float] = ENGAGEMENT_WEIGHTS,
     ) -> None:
         if half_life_s <= 0:
             raise ValueError(f"half_life_s must be > 0, got {half_life_s}")
@@ -121,4 +120,4 @@ def _len(values: Container[str]) -> int:
         return 0
 
 
-__all__ = ["EVENT_WEIGHTS", "DecayedPopularity"]
+__all__ = ["DecayedPopularity"]

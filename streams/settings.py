@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Final
 
+from features.errors import TunestreamError
+
 ENV_PREFIX = "TUNESTREAM_"
 EMBEDDED = "embedded"
 
@@ -52,7 +54,7 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?")
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
-class SettingsError(ValueError):
+class SettingsError(TunestreamError, ValueError):
     """A setting has a value it cannot take; the message names the variable."""
 
 

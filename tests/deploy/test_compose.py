@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.cli import build_parser
+from streams.kafka.topics import topic_specs
 from streams.settings import Settings, env_name
-from streams.topics import topic_specs
+from streams.tools.cli import build_parser
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

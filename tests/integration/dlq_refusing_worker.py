@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from streams import app as app_module
-from streams.cli import main
+from streams.tools.cli import main
+from streams.worker import app as app_module
 
 _send = app_module.Worker._send
 

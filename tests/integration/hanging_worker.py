@@ -10,8 +10,8 @@ import asyncio
 import sys
 from typing import Any
 
-from streams import app as app_module
-from streams.cli import main
+from streams.tools.cli import main
+from streams.worker import app as app_module
 
 _handle = app_module.Worker.handle
 

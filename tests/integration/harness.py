@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.settings import Settings, env_name
 
 

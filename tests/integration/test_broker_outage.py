@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.fatal import EXIT_FATAL
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.topics import ensure_topics
+from streams.ops.fatal import EXIT_FATAL
 from streams.settings import Settings
-from streams.topics import ensure_topics
 from tests.integration.harness import TopicReader, WorkerProcess
 from tests.integration.test_poison_messages import canary, publish, wait_ready
 

@@ -16,9 +16,9 @@ import time
 import orjson
 import pytest
 
-from streams.producer import EventProducer
-from streams.publish import publish_catalog
+from streams.kafka.producer import EventProducer
 from streams.settings import Settings
+from streams.tools.publish import publish_catalog
 from tests.factories import make_event
 from tests.integration.harness import TopicReader, WorkerProcess
 

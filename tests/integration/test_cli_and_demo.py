@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.broker import EmbeddedBroker, kafka_answers
+from streams.kafka.broker import EmbeddedBroker, kafka_answers
 from streams.settings import Settings
 from tests.factories import make_event
 from tests.integration.harness import WorkerProcess

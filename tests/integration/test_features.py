@@ -23,10 +23,10 @@ import orjson
 import pytest
 
 from features import TrackFeatures, TrackInfo, UserFeatureConfig, UserFeatures
-from streams.producer import EventProducer
-from streams.publish import publish_catalog
+from streams.kafka.producer import EventProducer
 from streams.settings import Settings
-from streams.simulator import Population, PopulationConfig
+from streams.tools.publish import publish_catalog
+from streams.tools.simulator import Population, PopulationConfig
 from tests.integration.harness import WorkerProcess
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.producer import EventProducer
+from streams.kafka.producer import EventProducer
 from streams.settings import Settings
-from streams.state import UserState
+from streams.state.keyed_state import UserState
 from tests.factories import make_event
 from tests.integration.harness import WorkerProcess
 

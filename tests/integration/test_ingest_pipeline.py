@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.events import RECOMMENDATION_SCHEMA_FILE, load_schema
+from streams.contracts.events import RECOMMENDATION_SCHEMA_FILE, load_schema
 from streams.settings import Settings
 from tests.factories import make_event
 from tests.integration.harness import TopicReader, WorkerProcess, forwarded_ids

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.fatal import EXIT_FATAL
+from streams.ops.fatal import EXIT_FATAL
 from streams.settings import Settings
 from tests.factories import make_event
 from tests.integration.harness import TopicReader, WorkerProcess, forwarded_ids

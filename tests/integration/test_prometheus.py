@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.broker import free_port
-from streams.producer import EventProducer
-from streams.publish import corrupt
+from streams.kafka.broker import free_port
+from streams.kafka.producer import EventProducer
 from streams.settings import Settings
-from streams.simulator import Population, PopulationConfig
+from streams.tools.publish import corrupt
+from streams.tools.simulator import Population, PopulationConfig
 from tests.integration.harness import WorkerProcess
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.producer import EventProducer
+from streams.kafka.producer import EventProducer
 from streams.settings import Settings
 from tests.factories import make_event
 from tests.integration.harness import TopicReader, WorkerProcess, forwarded_ids

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import build_parser, main
+from streams.tools.cli import build_parser, main
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
+from streams.tools.cli import main
 from tests.unit.test_cli import run_cli
 
 TIMING_SETTINGS = [

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from features.decay import DecayedRate, DecayedSum
 from online_models.popularity import DecayedPopularity
-from streams.events import EVENT_SCHEMA_FILE, load_schema
+from streams.contracts.events import EVENT_SCHEMA_FILE, load_schema
 
 _TS = load_schema(EVENT_SCHEMA_FILE)["properties"]["ts"]
 TIMES = st.integers(min_value=_TS["minimum"], max_value=_TS["maximum"])

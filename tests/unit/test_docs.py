@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.events import REASONS
+from streams.contracts.events import REASONS
 from streams.settings import Settings, env_name
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
@@ -36,7 +36,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
 
 def test_every_concrete_command_in_the_readme_parses() -> None:
     """Commands an operator would paste (no placeholders such as FILE or [--x N])."""
-    from streams.cli import build_parser
+    from streams.tools.cli import build_parser
 
     commands = [
         c for c in re.findall(r"`tunestream ([^`]*)`", README) if not re.search(r"[A-Z\[]", c)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.events import (
+from streams.contracts.events import (
     EVENT_SCHEMA_FILE,
     REASONS,
     RECOMMENDATION_SCHEMA_FILE,
@@ -195,3 +195,12 @@ def test_random_json_never_raises_and_each_event_is_accepted_or_explained(value:
     schema = load_schema(EVENT_SCHEMA_FILE)
     for event in events:  # whatever we accept, the published schema accepts
         jsonschema.validate(json.loads(orjson.dumps(event)), schema)
+
+
+def test_the_schema_and_the_code_name_the_same_event_types() -> None:
+    from features.event_types import ENGAGEMENT_WEIGHTS, EVENT_TYPES
+    from streams.contracts.events import EVENT_SCHEMA_FILE, load_schema
+
+    schema_types = load_schema(EVENT_SCHEMA_FILE)["properties"]["type"]["enum"]
+    assert tuple(schema_types) == EVENT_TYPES
+    assert set(ENGAGEMENT_WEIGHTS) == set(EVENT_TYPES)

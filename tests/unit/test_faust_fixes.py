@@ -18,7 +18,7 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from streams.faust_fixes import (
+from streams.kafka.faust_fixes import (
     drop_records_fetched_before_a_seek,
     seek_again_after_recovery,
     seek_epochs,

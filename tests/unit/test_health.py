@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.health import Progress, readiness
+from streams.ops.health import Progress, readiness
 
 
 def test_a_message_in_processing_longer_than_the_limit_makes_the_worker_not_live() -> None:

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from features import TrackInfo
-from streams.dedupe import RecentEventIds
-from streams.events import EventDecoder, Rejection
-from streams.ingest import Source, dead_letter, ingest_message
+from streams.contracts.events import EventDecoder, Rejection
+from streams.pipeline.ingest import Source, dead_letter, ingest_message
 from streams.settings import dead_letter_bytes_at_most
-from streams.state import RECENT_TRACKS, TrackState, UserState
+from streams.state.dedupe import RecentEventIds
+from streams.state.keyed_state import RECENT_TRACKS, TrackState, UserState
 from tests.factories import NOW_MS, make_event
 
 DECODER = EventDecoder(now_ms=lambda: NOW_MS)

@@ -8,7 +8,7 @@ import logging
 import orjson
 import pytest
 
-from streams.logs import JsonFormatter, configure_logging
+from streams.ops.logs import JsonFormatter, configure_logging
 
 
 def record(**extra: object) -> logging.LogRecord:

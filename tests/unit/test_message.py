@@ -17,12 +17,12 @@ import orjson
 import pytest
 
 from online_models.popularity import DecayedPopularity
-from streams import message as message_module
-from streams.events import EventDecoder
-from streams.ingest import Source, dead_letter
-from streams.message import MessagePlanner, PlannerConfig
-from streams.refresh import RefreshThrottle
-from streams.state import UserState
+from streams.contracts.events import EventDecoder
+from streams.pipeline import message as message_module
+from streams.pipeline.ingest import Source, dead_letter
+from streams.pipeline.message import MessagePlanner, PlannerConfig
+from streams.pipeline.refresh import RefreshThrottle
+from streams.state.keyed_state import UserState
 from tests.factories import NOW_MS, make_event
 
 SOURCE = Source("listening-events", 2, 40)
@@ -70,11 +70,11 @@ def test_planning_never_modifies_the_stored_state() -> None:
 
 
 STEPS = [
-    ("ingest_message", "streams.message.ingest_message"),
-    ("encode", "streams.message.encode"),
-    ("popularity_list", "streams.message.popularity_list"),
-    ("to_state", "streams.state.UserState.to_state"),
-    ("dead_letter", "streams.message.dead_letter"),
+    ("ingest_message", "streams.pipeline.message.ingest_message"),
+    ("encode", "streams.pipeline.message.encode"),
+    ("popularity_list", "streams.pipeline.message.popularity_list"),
+    ("to_state", "streams.state.keyed_state.UserState.to_state"),
+    ("dead_letter", "streams.pipeline.message.dead_letter"),
 ]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from streams.events import REASONS
-from streams.metrics import EVENT_TYPES, OUTCOMES, Metrics, latency_buckets
+from streams.contracts.events import REASONS
+from streams.ops.metrics import EVENT_TYPES, OUTCOMES, Metrics, latency_buckets
 
 # Every label a metric may carry, with where its values come from: none grows with traffic.
 BOUNDED_LABELS = {"type", "outcome", "reason", "topic", "partition", "table", "model_version"}

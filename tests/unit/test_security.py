@@ -8,7 +8,7 @@ from pathlib import Path
 import faust
 import pytest
 
-from streams.security import faust_credentials, sasl_password, security_options
+from streams.kafka.security import faust_credentials, sasl_password, security_options
 from streams.settings import Settings, SettingsError
 
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.events import EventDecoder
-from streams.simulator import (
+from streams.contracts.events import EventDecoder
+from streams.tools.simulator import (
     CONTEXT_TYPES,
     DEVICES,
     GENRES,

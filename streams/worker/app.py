@@ -1,7 +1,7 @@
 """The Faust application: topics, the user table and the ingest agent, wired to pure logic.
 
-Nothing here decides anything about events: :mod:`streams.ingest` sorts them,
-:mod:`online_models.popularity` ranks, :mod:`streams.recommendations` shapes the
+Nothing here decides anything about events: :mod:`streams.pipeline.ingest` sorts them,
+:mod:`online_models.popularity` ranks, :mod:`streams.contracts.recommendations` shapes the
 output. This module moves bytes between Kafka and those functions and keeps the
 per-message framework cost low (raw bytes in, orjson by hand, one table write
 and at most one send per topic per message).
@@ -12,7 +12,6 @@ and at most one send per topic per message).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,28 +20,30 @@ import orjson
 import prometheus_client
 
 from features import TrackInfo, UserFeatureConfig
+from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
 from online_models.popularity import DecayedPopularity
-from streams.broker_watch import BrokerWatch, probe_any
-from streams.events import REASONS, EventDecoder
-from streams.fatal import stop_worker_now
-from streams.faust_fixes import (
+from streams.api.web import faust_web_options, without_faust_internals
+from streams.contracts.clock import now_ms
+from streams.contracts.events import REASONS, EventDecoder
+from streams.kafka.faust_fixes import (
     drop_records_fetched_before_a_seek,
     probe_end_offsets_by_fetching,
     seek_again_after_recovery,
     stop_when_the_broker_lost_our_data,
     tune_fetch_wait,
 )
-from streams.ingest import IngestOutcome, Source
-from streams.message import Effects, MessagePlanner, Output, PlannerConfig
-from streams.metrics import Metrics
-from streams.observability import Observer
-from streams.refresh import RefreshThrottle
-from streams.replicated import ReplicatedTopic
-from streams.security import faust_credentials, security_options
+from streams.kafka.replicated import ReplicatedTopic
+from streams.kafka.security import faust_credentials, security_options
+from streams.kafka.topics import missing_topics
+from streams.ops.broker_watch import BrokerWatch, probe_any
+from streams.ops.fatal import stop_worker_now
+from streams.ops.metrics import Metrics
+from streams.ops.observability import Observer
+from streams.pipeline.ingest import IngestOutcome, Source
+from streams.pipeline.message import Effects, MessagePlanner, Output, PlannerConfig
+from streams.pipeline.refresh import RefreshThrottle
 from streams.settings import Settings
-from streams.state import TrackState, UserState
-from streams.topics import missing_topics
-from streams.web import faust_web_options, without_faust_internals
+from streams.state.keyed_state import TrackState, UserState
 
 log = logging.getLogger("tunestream.worker")
 
@@ -241,7 +242,7 @@ class Worker:
             stored = worker.users.get(user_id.encode())
             if stored is None:
                 return view.json({"error": f"no state for user {user_id!r}"}, status=404)
-            return view.json(worker.features_of(user_id, stored, _now_ms()))
+            return view.json(worker.features_of(user_id, stored, now_ms()))
 
         @self.app.page("/tracks/{track_id}/features")
         @self._routed(self.tracks, "track_id")
@@ -249,9 +250,9 @@ class Worker:
             stored = worker.tracks.get(track_id.encode())
             if stored is None:
                 return view.json({"error": f"no statistics for track {track_id!r}"}, status=404)
-            now_ms = _now_ms()
-            features = TrackState.from_state(stored).features.read(now_ms)
-            return view.json({"track_id": track_id, "as_of_ms": now_ms, **features})
+            now = now_ms()
+            features = TrackState.from_state(stored).features.read(now)
+            return view.json({"track_id": track_id, "as_of_ms": now, **features})
 
     def _routed(self, table: Any, match_info: str) -> Any:
         """Faust's table routing, answering 503 while the owner is not yet known.
@@ -313,10 +314,6 @@ class Worker:
             )
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _where(source: Source) -> dict[str, Any]:
     """Log ``extra``: the message's coordinates, as JSON log fields."""
     return {"topic": source.topic, "partition": source.partition, "offset": source.offset}
@@ -324,7 +321,7 @@ def _where(source: Source) -> dict[str, Any]:
 
 def _event_type(event: Any) -> str:
     kind = event.get("type") if isinstance(event, dict) else None
-    return kind if kind in ("play", "skip", "save") else "unknown"
+    return kind if kind in KNOWN_EVENT_TYPES else "unknown"
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:

@@ -29,11 +29,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.publish import simulate
-from streams.security import security_options
+from streams.contracts.clock import now_ms as wall_clock_ms
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.security import security_options
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.tools.publish import simulate
 
 
 @dataclass
@@ -94,7 +95,7 @@ class DemoView:
         lists = Table(title="newest recommendation lists", expand=True)
         for column in ("user", "model", "age", "top tracks"):
             lists.add_column(column)
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = wall_clock_ms()
         for user, record in reversed(self.latest.items()):
             tracks = " ".join(item["track_id"] for item in record["items"][:6])
             age = f"{(now_ms - record['generated_at']) / 1000:.1f}s"

@@ -21,10 +21,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from streams.events import Event, EventDecoder, Rejection, encode
+from features.errors import TunestreamError
+from streams.contracts.events import Event, EventDecoder, Rejection, encode
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(TunestreamError, ValueError):
     """An event failed validation before it was sent (``validate=True``)."""
 
     def __init__(self, rejection: Rejection) -> None:

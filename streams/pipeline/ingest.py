@@ -1,9 +1,9 @@
 """Ingestion as a pure function: message bytes in, what to forward and dead-letter out.
 
-The Faust agent in :mod:`streams.app` only moves bytes between topics and the
+The Faust agent in :mod:`streams.worker.app` only moves bytes between topics and the
 table; everything that decides lives here and is tested without a broker.
 
->>> from streams.events import EventDecoder
+>>> from streams.contracts.events import EventDecoder
 >>> decoder = EventDecoder(now_ms=lambda: 1_767_225_600_000)
 >>> state = UserState.empty()
 >>> e = {"event_id": "e1", "user_id": "u1", "track_id": "t1", "type": "play",
@@ -28,8 +28,9 @@ from typing import Any
 import orjson
 
 from features import TrackInfo
-from streams.events import Event, EventDecoder, Rejection, encode, text_or_none
-from streams.state import UserState
+from features.event_types import SKIP
+from streams.contracts.events import Event, EventDecoder, Rejection, encode, text_or_none
+from streams.state.keyed_state import UserState
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ def ingest_message(
             if verdict == "new":
                 state.features.update(event, track_of(event["track_id"]))
                 outcome.folded.append(event)
-            if event["type"] != "skip":
+            if event["type"] != SKIP:
                 state.remember_track(event["track_id"])
         else:
             outcome.duplicates.append(event)

@@ -32,10 +32,12 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
+
 #: Outcomes of one event; ``invalid`` and ``too_late`` also count in the DLQ metric.
 OUTCOMES: Final = ("ok", "duplicate", "invalid", "too_late", "error")
 #: Event types; ``unknown`` for events that failed before their type was known.
-EVENT_TYPES: Final = ("play", "skip", "save", "unknown")
+EVENT_TYPES: Final = (*KNOWN_EVENT_TYPES, "unknown")
 
 # Per-message work is tens of microseconds to a few milliseconds.
 PROCESSING_BUCKETS_S: Final = (

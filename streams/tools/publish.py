@@ -19,11 +19,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams.events import Event, EventDecoder, Rejection
-from streams.producer import EventProducer, InvalidEvent
-from streams.security import security_options
+from features.errors import TunestreamError
+from streams.contracts.clock import now_ms
+from streams.contracts.events import Event, EventDecoder, Rejection
+from streams.kafka.producer import EventProducer, InvalidEvent
+from streams.kafka.security import security_options
 from streams.settings import Settings, topic_name_problem
-from streams.simulator import Population, PopulationConfig
+from streams.tools.simulator import Population, PopulationConfig
 
 
 async def produce_lines(lines: IO[bytes], settings: Settings, *, strict: bool = False) -> int:
@@ -176,7 +178,7 @@ async def simulate(
         n_tracks=tracks,
         n_artists=max(1, tracks // 7),
         events_per_second=rate,
-        start_ts_ms=time.time_ns() // 1_000_000,
+        start_ts_ms=now_ms(),
     )
     population = Population(config)
     await publish_catalog(settings, (track.to_dict() for track in population.tracks))
@@ -221,7 +223,7 @@ async def simulate(
 async def publish_catalog(settings: Settings, records: Iterable[Mapping[str, Any]]) -> int:
     """Publish track records to the compacted catalog topic, keyed by ``track_id``.
 
-    Every worker reads the whole topic (:mod:`streams.replicated`); re-publishing a
+    Every worker reads the whole topic (:mod:`streams.kafka.replicated`); re-publishing a
     track replaces it, and compaction keeps the latest record per track.
     """
     producer = AIOKafkaProducer(
@@ -244,7 +246,7 @@ async def publish_catalog(settings: Settings, records: Iterable[Mapping[str, Any
         await producer.stop()
 
 
-class UnknownTopic(LookupError):
+class UnknownTopic(TunestreamError, LookupError):
     """The topic to read does not exist in the cluster."""
 
 

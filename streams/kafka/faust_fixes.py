@@ -1,7 +1,7 @@
 """Workarounds for faust-streaming behaviour, each named after the trap it avoids.
 
 They patch Faust's aiokafka driver classes in place and are idempotent, so
-:func:`streams.app.create_app` can apply them every time it builds an app.
+:func:`streams.worker.app.create_app` can apply them every time it builds an app.
 DESIGN.md (Known traps) explains why each one exists.
 """
 

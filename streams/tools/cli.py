@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any, NoReturn
 
+from features.errors import TunestreamError
 from streams.settings import (
     LOG_LEVELS,
     Settings,
@@ -34,7 +35,7 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 
-class CliError(Exception):
+class CliError(TunestreamError):
     """A failure to report in one line."""
 
 
@@ -257,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except Exception as exc:
         module = type(exc).__module__
-        if module.startswith("streams.broker"):
+        if module.startswith("streams.kafka.broker"):
             _report(args.command, str(exc))
             return EXIT_FAILURE
         if module.startswith(("aiokafka", "kafka")):
@@ -285,8 +286,8 @@ def _need_broker(settings: Settings) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker
-    from streams.worker import run_worker
+    from streams.kafka.broker import EmbeddedBroker
+    from streams.worker.run import run_worker
 
     settings = _settings(args)
     check_can_listen(settings.web_host, settings.web_port)
@@ -329,7 +330,7 @@ def check_can_listen(host: str, port: int) -> None:
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     from features import load_catalog
-    from streams.publish import publish_catalog
+    from streams.tools.publish import publish_catalog
 
     try:
         tracks = load_catalog(args.file)  # every line checked before anything is sent
@@ -344,7 +345,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from streams.publish import produce_lines
+    from streams.tools.publish import produce_lines
 
     settings = _need_broker(_settings(args))
     if args.file == "-":
@@ -358,7 +359,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from streams.publish import simulate
+    from streams.tools.publish import simulate
 
     settings = _need_broker(_settings(args))
     return asyncio.run(
@@ -376,7 +377,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from streams.publish import UnknownTopic, tail
+    from streams.tools.publish import UnknownTopic, tail
 
     settings = _need_broker(_settings(args))
     try:
@@ -447,8 +448,8 @@ def _error_detail(exc: Any) -> str:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker, check_port_free
-    from streams.topics import ensure_topics
+    from streams.kafka.broker import EmbeddedBroker, check_port_free
+    from streams.kafka.topics import ensure_topics
 
     settings = _settings(args)
     check_port_free("127.0.0.1", args.port)  # Tansu would panic, in many lines
@@ -477,7 +478,7 @@ def _wait_for_signal() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.tools.demo import run_demo
 
     settings = _settings(args)
     return run_demo(

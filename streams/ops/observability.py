@@ -3,8 +3,8 @@
 The agent reports each message it starts and finishes; everything else (lag,
 recovery, table sizes, readiness) is read from Faust when a probe or a scrape
 asks, so an idle worker does no bookkeeping and a scrape always sees the
-present. The decisions live in :mod:`streams.health`, the metric declarations
-in :mod:`streams.metrics`; this module only connects them to Faust.
+present. The decisions live in :mod:`streams.ops.health`, the metric declarations
+in :mod:`streams.ops.metrics`; this module only connects them to Faust.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, cast
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.broker_watch import BrokerWatch
-from streams.health import Progress, Verdict, readiness
-from streams.metrics import Metrics
+from streams.ops.broker_watch import BrokerWatch
+from streams.ops.health import Progress, Verdict, readiness
+from streams.ops.metrics import Metrics
 from streams.settings import Settings
 
 

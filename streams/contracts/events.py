@@ -25,7 +25,6 @@ by one.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -34,6 +33,8 @@ from typing import Any, Final
 
 import fastjsonschema
 import orjson
+
+from streams.contracts.clock import now_ms
 
 Event = dict[str, Any]
 
@@ -80,7 +81,7 @@ class Rejection:
 
 def load_schema(filename: str) -> dict[str, Any]:
     """A published JSON Schema, parsed."""
-    text = resources.files("streams").joinpath("schemas", filename).read_text("utf-8")
+    text = resources.files("streams.contracts").joinpath("schemas", filename).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -104,7 +105,7 @@ class EventDecoder:
         max_batch_events: int = 1000,
         max_future_ms: int = 300_000,
         max_json_depth: int = 32,
-        now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        now_ms: Callable[[], int] = now_ms,
     ) -> None:
         self.max_message_bytes = max_message_bytes
         self.max_json_depth = max_json_depth

@@ -32,10 +32,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from features.errors import TunestreamError
+
 log = logging.getLogger(__name__)
 
 
-class BrokerError(RuntimeError):
+class BrokerError(TunestreamError, RuntimeError):
     """The embedded broker could not be found, started or reached."""
 
 

@@ -9,9 +9,9 @@ leaves the stored state untouched, and the message can be dead-lettered as a
 whole without having been half applied. The caller then applies the effects:
 the state first, then the records, then :meth:`MessagePlanner.applied`.
 
->>> from streams.events import EventDecoder
->>> from streams.ingest import Source
->>> from streams.refresh import RefreshThrottle
+>>> from streams.contracts.events import EventDecoder
+>>> from streams.pipeline.ingest import Source
+>>> from streams.pipeline.refresh import RefreshThrottle
 >>> from online_models.popularity import DecayedPopularity
 >>> planner = MessagePlanner(
 ...     PlannerConfig(clean_topic="clean", dlq_topic="dlq", track_events_topic="by-track",
@@ -36,17 +36,18 @@ from typing import Any
 
 from features import TrackInfo, UserFeatureConfig
 from online_models.popularity import DecayedPopularity
-from streams.events import Event, EventDecoder, Rejection, encode
-from streams.ingest import (
+from streams.contracts.clock import now_ms
+from streams.contracts.events import Event, EventDecoder, Rejection, encode
+from streams.contracts.recommendations import popularity_list
+from streams.pipeline.ingest import (
     IngestOutcome,
     Source,
     dead_letter,
     dead_letter_key,
     ingest_message,
 )
-from streams.recommendations import popularity_list
-from streams.refresh import RefreshThrottle
-from streams.state import UserState
+from streams.pipeline.refresh import RefreshThrottle
+from streams.state.keyed_state import UserState
 
 #: Room kept in a producer request for the record batch, record and header framing.
 RECORD_OVERHEAD_BYTES = 1_024
@@ -119,10 +120,6 @@ def _no_catalog(track_id: str) -> TrackInfo | None:
     return None
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class MessagePlanner:
     """Builds :class:`Effects` for one message, and applies their in-memory part."""
 
@@ -134,7 +131,7 @@ class MessagePlanner:
         throttle: RefreshThrottle,
         track_of: Callable[[str], TrackInfo | None] = _no_catalog,
         artist_of: Mapping[str, str] | None = None,
-        now_ms: Callable[[], int] = _wall_ms,
+        now_ms: Callable[[], int] = now_ms,
         now_s: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.security import security_options
+from streams.kafka.security import security_options
 from streams.settings import Settings
 
 log = logging.getLogger("tunestream.replicated")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from features import TrackFeatures, UserFeatureConfig, UserFeatures
-from streams.dedupe import RecentEventIds
+from streams.state.dedupe import RecentEventIds
 
 STATE_VERSION = 4
 TRACK_STATE_VERSION = 2

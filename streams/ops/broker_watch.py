@@ -6,7 +6,7 @@ When a broker comes back *empty* (the embedded broker keeps nothing across a
 restart; a Kafka cluster rebuilt without its volumes does the same), the
 offsets this worker committed and the changelogs its tables restore from are
 gone; going on would silently lose or double-count state. The worker then
-stops with one line (:func:`streams.fatal.stop_worker_now`) instead of
+stops with one line (:func:`streams.ops.fatal.stop_worker_now`) instead of
 failing later inside Faust with a traceback.
 
 The decision is pure (:class:`BrokerWatch` with an injected probe);
@@ -25,8 +25,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from streams.broker import kafka_answers
-from streams.health import Verdict
+from streams.kafka.broker import kafka_answers
+from streams.ops.health import Verdict
 
 Probe = Callable[[], bool]
 

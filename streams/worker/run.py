@@ -11,10 +11,10 @@ import sys
 
 import faust
 
-from streams.app import create_app
-from streams.logs import configure_logging
+from streams.kafka.topics import ensure_topics
+from streams.ops.logs import configure_logging
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.worker.app import create_app
 
 
 def run_worker(settings: Settings) -> int:

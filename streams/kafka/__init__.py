@@ -1,0 +1,3 @@
+"""Kafka plumbing: topics, the producer, replicated readers, the embedded broker,
+security options, and the Faust corrections.
+"""

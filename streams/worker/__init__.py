@@ -1,0 +1,1 @@
+"""The Faust app and the worker process: wiring only; decisions live in ``pipeline``."""
