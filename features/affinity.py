@@ -45,6 +45,8 @@ class DecayedTopK(Decayed):
 
     Not a :class:`features.base.RollingStat`: updates carry a key, reads a mapping.
     ``update`` returns whether ``key`` is held afterwards.
+
+    Memory bound: ``k`` keys and their floats.
     """
 
     __slots__ = ("_stored", "k")

@@ -84,6 +84,26 @@ class Decayed:
     def _rescale(self, factor: float) -> None:
         raise NotImplementedError
 
+    def rebase(self, ts_ms: int) -> None:
+        """Express the stored values at ``ts_ms`` and take it as the newest update time.
+
+        Reads at or after ``ts_ms`` change only by float rounding. A state saved at
+        ``ts_ms`` restores into exactly this frame, so after a rebase the stat and
+        one restored from its saved values go on alike, bit for bit. ``ValueError``
+        if ``ts_ms`` is before the newest update (that would drop information).
+
+        >>> plays = DecayedSum(half_life_s=60)
+        >>> _ = plays.update(ts_ms=0, value=8.0)
+        >>> plays.rebase(ts_ms=60_000)
+        >>> plays.read(ts_ms=60_000), plays.to_state()["value"]
+        (4.0, 4.0)
+        """
+        if ts_ms < self._last_ms:
+            raise ValueError(f"cannot rebase to {ts_ms}, before the newest update {self._last_ms}")
+        if ts_ms != self._origin_ms:
+            self._rescale(math.exp((self._origin_ms - ts_ms) * self._rate))
+        self._origin_ms = self._last_ms = ts_ms
+
     def _frame_state(self, **config: Any) -> tuple[dict[str, Any], float]:
         """The versioned state with the newest update time, and the factor to express
         stored values at that time (so the saved numbers are plain decayed values)."""

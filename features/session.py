@@ -46,11 +46,17 @@ False
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
-from features.base import read_state, versioned_state
+from features.base import pack_unsigned, read_state, state_version, unpack_unsigned, versioned_state
+
+#: Version 2 packs the kept events into columns; version 1 listed them (still read).
+STATE_VERSION = 2
+_LISTED_VERSION = 1
 
 #: One kept event: (ts_ms, is_skip, device, context_type), "" for an unnamed context.
 #: Tuples sort by time, then by content, so equal times get an arrival-free order.
@@ -90,8 +96,9 @@ NO_SESSION = SessionFeatures(False, None, 0, 0, 0, None, None)
 class SessionTracker:
     """One user's sessions, split by ``gap_ms`` of silence.
 
-    Memory: at most ``max_events`` entries (the running and the previous session),
-    plus two ints for events forgotten from the front of the oldest kept session.
+    Memory bound: at most ``max_events`` entries (the running and the previous
+    session), plus two ints for events forgotten from the front of the oldest kept
+    session; saved, 2 to 4 bytes per entry and each distinct context once.
     ``update`` costs O(log n) plus a list insert; ``read`` O(session length).
     """
 
@@ -191,25 +198,56 @@ class SessionTracker:
         )
 
     def to_state(self) -> dict[str, Any]:
-        """Configuration, the kept events as ``[ts_ms, is_skip, device, context_type]``
-        lists, and ``dropped``: ``[count, earliest ts_ms or None]`` of forgotten ones."""
+        """Configuration, the kept events as packed columns, and ``dropped``:
+        ``[count, earliest ts_ms or None]`` of forgotten ones.
+
+        ``start``: the first event's time (None if none is kept); ``steps``: from
+        each event's time to the next one's (:func:`features.base.pack_unsigned`);
+        ``kinds``: per event ``2 * c + is_skip``, where ``c`` indexes ``contexts``,
+        the distinct ``[device, context_type]`` pairs.
+        """
+        contexts: dict[tuple[str, str], int] = {}
+        kinds = [
+            2 * contexts.setdefault((device, context_type), len(contexts)) + is_skip
+            for _, is_skip, device, context_type in self._events
+        ]
+        times = [event[0] for event in self._events]
         return versioned_state(
+            STATE_VERSION,
             gap_ms=self.gap_ms,
             max_events=self.max_events,
-            events=[list(e) for e in self._events],
+            start=times[0] if times else None,
+            steps=pack_unsigned(list(map(operator.sub, times[1:], times))),
+            kinds=pack_unsigned(kinds),
+            contexts=[list(pair) for pair in contexts],
             dropped=[self._dropped, self._dropped_start_ms],
         )
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
-        """Rebuild from ``to_state()`` output; ``ValueError`` on an unknown version.
+        """Rebuild from ``to_state()`` output (or a version 1 state, which listed the
+        events); ``ValueError`` on any other version.
 
         More events than ``max_events`` (a state saved under a larger bound) are
         forgotten oldest first, as ``update`` would have.
         """
-        gap_ms, max_events, events, dropped = read_state(
-            state, cls.__name__, "gap_ms", "max_events", "events", "dropped"
-        )
+        if state_version(state) == _LISTED_VERSION:
+            gap_ms, max_events, events, dropped = read_state(
+                state, cls.__name__, "gap_ms", "max_events", "events", "dropped"
+            )
+        else:
+            gap_ms, max_events, start, steps, kinds, contexts, dropped = read_state(
+                state, cls.__name__, "gap_ms", "max_events", "start", "steps", "kinds",
+                "contexts", "dropped", version=STATE_VERSION,
+            )  # fmt: skip
+            steps = unpack_unsigned(steps)
+            times = [] if start is None else list(itertools.accumulate(steps, initial=start))
+            codes = unpack_unsigned(kinds)
+            if len(times) != len(codes):
+                raise ValueError(f"{cls.__name__} state has {len(times)} times, {len(codes)} kinds")
+            events = [
+                (t, code & 1, *contexts[code >> 1]) for t, code in zip(times, codes, strict=True)
+            ]
         tracker = cls(int(gap_ms), int(max_events))
         tracker._events = sorted((int(t), bool(s), str(d), str(c)) for t, s, d, c in events)
         count, start_ms = dropped

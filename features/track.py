@@ -18,8 +18,12 @@ applies here. A read before the newest event is answered at the newest event.
   listens, smoothed towards 0.3 with 5 pseudo-listens (``SKIP_PRIOR``).
 * ``save_rate_7d = (saves_7d + 0.05 * 5) / (plays_7d + 5)``: saves per play,
   smoothed towards 0.05 (``SAVE_PRIOR``).
+* ``popularity``: decayed engagement, each event weighted by
+  ``features.event_types.ENGAGEMENT_WEIGHTS`` (a save counts twice, a skip not at
+  all), with the configurable ``popularity_half_life_s`` (one hour by default):
+  what the trending ranking orders tracks by.
 
-Memory: five decayed counters (a few floats each) and the newest event time.
+Memory: six decayed statistics (a few floats each) and the newest event time.
 
 >>> track = TrackFeatures()
 >>> for ts in (0, 60_000, 120_000):
@@ -37,8 +41,8 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 from features.base import read_state, versioned_state
-from features.decay import DecayedCounter
-from features.event_types import EVENT_TYPES
+from features.decay import DecayedCounter, DecayedSum
+from features.event_types import ENGAGEMENT_WEIGHTS, EVENT_TYPES
 
 #: Each count: the event type it counts and its half-life in seconds.
 COUNTS: dict[str, tuple[str, float]] = {
@@ -58,16 +62,17 @@ _NEVER_MS = -(2**62)  # "no event yet": earlier than any real event time, still 
 class TrackFeatures:
     """One track's statistics over all its listeners.
 
-    Memory: five decayed counters and one int, whatever the number of listeners.
+    Memory: six decayed statistics and one int, whatever the number of listeners.
     """
 
-    __slots__ = ("_by_type", "counts", "latest_ts_ms")
+    __slots__ = ("_by_type", "counts", "latest_ts_ms", "popularity")
 
-    def __init__(self) -> None:
+    def __init__(self, popularity_half_life_s: float = 3600.0) -> None:
         self.latest_ts_ms: int = _NEVER_MS
         self.counts = {
             name: DecayedCounter(half_life_s) for name, (_, half_life_s) in COUNTS.items()
         }
+        self.popularity = DecayedSum(popularity_half_life_s)
         self._index()
 
     def _index(self) -> None:
@@ -80,7 +85,7 @@ class TrackFeatures:
         }
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(popularity_half_life_s={self.popularity.half_life_s!r})"
 
     def update(self, event: Mapping[str, Any]) -> None:
         """Fold in one event of this track (its ``type`` and ``ts`` are read).
@@ -95,11 +100,15 @@ class TrackFeatures:
             self.latest_ts_ms = ts
         for counter in counters:
             counter.update(ts)
+        weight = ENGAGEMENT_WEIGHTS[kind]
+        if weight:
+            self.popularity.update(ts, weight)
 
     def read(self, ts_ms: int) -> dict[str, float]:
         """Every statistic as of ``ts_ms`` (as of the newest event, if that is later)."""
         at = ts_ms if ts_ms > self.latest_ts_ms else self.latest_ts_ms
         f = {name: counter.read(at) for name, counter in self.counts.items()}
+        f["popularity"] = self.popularity.read(at)
         plays_per_hour_1h = f["plays_1h"] * math.log(2.0) / (COUNTS["plays_1h"][1] / 3600.0)
         plays_per_hour_1d = f["plays_1d"] * math.log(2.0) / (COUNTS["plays_1d"][1] / 3600.0)
         f["trending"] = (plays_per_hour_1h + TRENDING_PRIOR_PER_HOUR) / (
@@ -114,18 +123,32 @@ class TrackFeatures:
         return f
 
     def to_state(self) -> dict[str, Any]:
-        """``{"v", "latest_ts_ms", "counts"}``: each non-zero count as of ``latest_ts_ms``
-        (one time for all; the half-lives are the code's, not stored)."""
+        """``{"v", "latest_ts_ms", "counts"}``: each non-zero count (and ``popularity``)
+        as of ``latest_ts_ms`` (one time for all; the half-lives are configuration,
+        not stored)."""
         at = self.latest_ts_ms
         counts = {name: value for name, c in self.counts.items() if (value := c.read(at))}
+        if popularity := self.popularity.read(at):
+            counts["popularity"] = popularity
         return versioned_state(latest_ts_ms=at, counts=counts)
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Self:
-        """Rebuild from ``to_state()`` output; ``ValueError`` on an unknown version."""
+    def from_state(cls, state: Mapping[str, Any], popularity_half_life_s: float = 3600.0) -> Self:
+        """Rebuild from ``to_state()`` output; ``ValueError`` on an unknown version.
+
+        A state saved before ``popularity`` existed restores with it at zero.
+        """
         latest_ts_ms, counts = read_state(state, cls.__name__, "latest_ts_ms", "counts")
-        track = cls()
+        track = cls(popularity_half_life_s)
         track.latest_ts_ms = int(latest_ts_ms)
+        if "popularity" in counts:
+            track.popularity = DecayedSum.from_state(
+                versioned_state(
+                    half_life_s=popularity_half_life_s,
+                    ts_ms=track.latest_ts_ms,
+                    value=float(counts["popularity"]),
+                )
+            )
         for name, value in counts.items():
             if name in COUNTS:  # a count this code no longer keeps is dropped
                 counter_state = versioned_state(

@@ -52,12 +52,17 @@ Exactness. Everything above is exact for any arrival within the lateness, up to
 float rounding, while the bounds hold: at most ``top_k`` artists and genres, 8
 devices and 8 context types (the lightest forgotten beyond), ``max_known_artists``
 artists remembered as heard (the least recently played forgotten beyond; it counts
-as new again), and the session's bound (:mod:`features.session`).
+as new again), and the session's bound (:mod:`features.session`). A state round
+trip (``from_state(to_state())``) changes no feature: floats are stored bit for bit.
 
-Memory bound: 9 decayed counters and 4 decayed sums (a few floats each), 2
-affinity maps of ``top_k`` keys, context maps of 24 + 7 + 8 + 8 keys,
-``2 * recent_k`` recency entries, ``max_known_artists`` first-play times and
-``session_max_events`` session events. ``update`` is O(1) apart from the
+Memory bound (defaults in brackets): 9 decayed counters and 4 decayed sums, 2
+affinity maps of ``top_k`` [32] keys, context maps of 24 + 7 + 8 + 8 keys,
+``2 * recent_k`` [2 * 20] recency entries, ``max_known_artists`` [256] artists
+heard (with a first-play time only for those first played within the lateness)
+and ``session_max_events`` [32] session events. Saved (:meth:`UserFeatures.to_state`)
+that is about 11 characters per float, 9 per artist held and 12 per recent track:
+some 3.5 KB for a user of 1,000 events and 170 artists, at most about 6.5 KB with
+every bound full and ids of 6 characters. ``update`` is O(1) apart from the
 session's list insert and, when a map is full, an O(``top_k`` or ``recent_k``)
 scan; nothing is recomputed over history.
 
@@ -76,14 +81,24 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 from features.affinity import DecayedTopK
-from features.base import read_state, versioned_state
+from features.base import (
+    pack_floats,
+    pack_unsigned,
+    read_state,
+    state_version,
+    unpack_floats,
+    unpack_unsigned,
+    versioned_state,
+)
 from features.catalog import TrackInfo
-from features.decay import DecayedCounter, DecayedSum
+from features.decay import Decayed, DecayedCounter, DecayedSum
 from features.event_types import ENGAGEMENT_WEIGHTS, EVENT_TYPES
 from features.session import SessionTracker
 
@@ -98,7 +113,15 @@ _DAY_MS = 86_400_000
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0, as in datetime.weekday()
 _HOURS = tuple(str(hour) for hour in range(24))
 _WEEKDAYS = tuple(str(day) for day in range(7))
+_CALENDAR_INDEX = {str(index): index for index in range(24)}  # "13" -> 13, for hours and days
 _NEVER_MS = -(2**62)  # "no event yet": earlier than any real event time, still JSON-safe
+#: A first play older than any play the lateness admits: its time is not kept.
+_LONG_AGO_MS = _NEVER_MS
+#: Version 2 packs the state into columns (:meth:`UserFeatures.to_state`); version 1
+#: (still read) held plain maps.
+STATE_VERSION = 2
+_PLAIN_VERSION = 1
+_COUNTED = tuple(f"{kind}s" for kind in EVENT_TYPES)  # "plays", "skips", "saves"
 
 _Sum = TypeVar("_Sum", bound=DecayedSum)
 
@@ -116,13 +139,18 @@ class UserFeatureConfig:
     rate_horizons: tuple[str, ...] = ("1d", "7d")
     lateness_ms: int = 300_000
     session_gap_ms: int = 1_800_000
-    #: Events of the last sessions kept; must cover a lateness window of listening.
-    session_max_events: int = 64
+    #: Events of the last sessions kept; must cover a lateness window of listening
+    #: (5 minutes of skipping through tracks is some 30 events).
+    session_max_events: int = 32
     affinity_half_life_s: float = _WEEK_S
     context_half_life_s: float = 28 * 86_400.0
-    top_k: int = 50
-    recent_k: int = 50
-    max_known_artists: int = 1000
+    #: Artists (genres) weighed: the 10 shown, with room for the runners-up to rise.
+    top_k: int = 32
+    #: Tracks and artists in ``last_played_ms``.
+    recent_k: int = 20
+    #: Artists remembered as heard, for ``new_artist_share_7d``: months of listening
+    #: for most users; the least recently played beyond counts as new again.
+    max_known_artists: int = 256
     skip_prior: tuple[float, float] = (0.3, 5.0)
     save_prior: tuple[float, float] = (0.05, 5.0)
 
@@ -146,8 +174,8 @@ class UserFeatureConfig:
 class UserFeatures:
     """One user's rolling features: ``update`` per event, ``read`` at a time.
 
-    Memory: bounded by the config (see the module docstring); about 2-30 KB of
-    JSON state, the most for a user with ``max_known_artists`` artists heard.
+    Memory bound: set by the config (the module docstring's "Memory bound" lists
+    it): about 3.5 KB of saved state after 1,000 events, 6.5 KB with every bound full.
     """
 
     def __init__(self, config: UserFeatureConfig | None = None) -> None:
@@ -300,46 +328,128 @@ class UserFeatures:
         return features
 
     def to_state(self) -> dict[str, Any]:
-        """A compact JSON-safe state: every decayed value as of ``latest_ts_ms`` (so one
-        time serves them all, and no half-life is stored: they are the config's)."""
+        """A compact JSON-safe state: every decayed value as of ``latest_ts_ms``, so one
+        time serves them all, and no half-life or bound (they are the config's).
+
+        * ``at``: ``latest_ts_ms``; every other time is stored as a step back from it.
+        * ``seen``: ``[events_seen, too_late_count]``.
+        * ``counts``: per horizon name, the plays, skips and saves (a horizon at zero
+          is left out); ``week``: completion sum and count, new-artist and catalogued
+          plays.
+        * ``artists``: every artist id once, the ``known`` artists first (least
+          recently played first); ``first``: per known artist, its first play as
+          ``1 + at - ts``, or 0 if that lies ``lateness_ms`` or more before ``at`` (no
+          play the lateness still admits can come before it, so its time is of no
+          more use); leading zeros left out, so it covers the last known artists only.
+        * ``affinity``: indices into ``artists`` and their weights; ``genres``,
+          ``devices``, ``context_types``: keys and weights; ``hours``, ``days``: the
+          hours (weekdays) as ints, and weights.
+        * ``last_tracks`` / ``last_artists``: keys (artist indices), newest first,
+          and their times as steps back, from ``at`` to the first, then to each next.
+        * ``session``: :meth:`SessionTracker.to_state` without the configuration.
+
+        Floats are packed with :func:`features.base.pack_floats` (exact), ints with
+        :func:`features.base.pack_unsigned`.
+
+        Saving first rebases every decayed stat to ``latest_ts_ms``
+        (:meth:`features.decay.Decayed.rebase`: reads move by float rounding at
+        most) into the frame ``from_state`` builds: this user and one restored from
+        the state then read and update alike, bit for bit.
+        """
         at = self.latest_ts_ms
-        counts = {
-            f"{kind}s_{name}": value
-            for kind, counters in self.counts.items()
-            for (name, _), counter in zip(self.config.horizons, counters, strict=True)
-            if (value := counter.read(at))
-        }
+        for stat in self._decayed():
+            stat.rebase(at)
+        last_tracks = _newest_first(self.track_last_ms)
+        session = self.session.to_state()
+        del session["gap_ms"], session["max_events"]
         return versioned_state(
-            latest_ts_ms=at,
-            events_seen=self.events_seen,
-            too_late_count=self.too_late_count,
-            counts=counts,
-            completion=[self.completion_sum.read(at), self.completion_n.read(at)],
-            new_artist_plays=[self.new_artist_plays.read(at), self.catalogued_plays.read(at)],
-            first_play_ms=dict(self.first_play_ms),
-            artists=self.artists.read(at),
-            genres=self.genres.read(at),
-            last_played_ms=[self.track_last_ms, self.artist_last_ms],
-            hour_of_day=self.hour_of_day.read(at),
-            day_of_week=self.day_of_week.read(at),
-            devices=self.devices.read(at),
-            context_types=self.context_types.read(at),
-            session=self.session.to_state(),
+            STATE_VERSION,
+            at=at,
+            seen=[self.events_seen, self.too_late_count],
+            counts=self._packed_counts(),
+            week=pack_floats(
+                stat.read(at)
+                for stat in (
+                    self.completion_sum,
+                    self.completion_n,
+                    self.new_artist_plays,
+                    self.catalogued_plays,
+                )
+            ),
+            **self._packed_artists(),
+            last_tracks=[list(last_tracks), _pack_steps(at, last_tracks)],
+            genres=_pack_weights(self.genres.read(at)),
+            hours=_pack_calendar(self.hour_of_day.read(at)),
+            days=_pack_calendar(self.day_of_week.read(at)),
+            devices=_pack_weights(self.devices.read(at)),
+            context_types=_pack_weights(self.context_types.read(at)),
+            session=session,
         )
+
+    def _decayed(self) -> list[Decayed]:
+        """Every decayed statistic held."""
+        counters = [counter for counters in self.counts.values() for counter in counters]
+        return [
+            *counters,
+            self.completion_sum,
+            self.completion_n,
+            self.new_artist_plays,
+            self.catalogued_plays,
+            self.artists,
+            self.genres,
+            self.hour_of_day,
+            self.day_of_week,
+            self.devices,
+            self.context_types,
+        ]
+
+    def _packed_artists(self) -> dict[str, Any]:
+        """``artists``, ``known``, ``first``, ``affinity`` and ``last_artists`` (see
+        :meth:`to_state`): every artist id written once, the others refer to it."""
+        at = self.latest_ts_ms
+        horizon = at - self.config.lateness_ms
+        # In least recently played order, so the first plays within the lateness
+        # (of the artists played last) come at the end: the leading old ones go.
+        recent_firsts = list(itertools.dropwhile(horizon.__ge__, self.first_play_ms.values()))
+        artists = dict(zip(self.first_play_ms, itertools.count()))
+        affinity = self.artists.read(at)
+        affinity_refs = _index_of(artists, affinity)  # adds the artists not known
+        last_artists = _newest_first(self.artist_last_ms)
+        last_artist_refs = _index_of(artists, last_artists)
+        return {
+            "artists": list(artists),
+            "known": len(self.first_play_ms),
+            "first": pack_unsigned([1 + at - ts if ts > horizon else 0 for ts in recent_firsts]),
+            "affinity": [pack_unsigned(affinity_refs), pack_floats(affinity.values())],
+            "last_artists": [pack_unsigned(last_artist_refs), _pack_steps(at, last_artists)],
+        }
+
+    def _packed_counts(self) -> dict[str, str]:
+        """Per horizon name, the packed plays, skips and saves; horizons at zero left out."""
+        at = self.latest_ts_ms
+        by_horizon = zip(*self.counts.values(), strict=True)  # in EVENT_TYPES order
+        return {
+            name: pack_floats(values)
+            for (name, _), counters in zip(self.config.horizons, by_horizon, strict=True)
+            if any(values := [counter.read(at) for counter in counters])
+        }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], config: UserFeatureConfig | None = None) -> Self:
-        """Rebuild from ``to_state()``; ``ValueError`` on an unknown version or a missing field.
+        """Rebuild from ``to_state()`` (or a version 1 state); ``ValueError`` on another
+        version or a missing field.
 
         The config is not stored (it is the deployment's): a horizon it no longer
-        names is dropped, a new one starts at 0, a smaller bound keeps the heaviest.
+        names is dropped, a new one starts at 0, a smaller bound keeps the heaviest
+        (the newest, the most recently played).
         """
+        plain = state if state_version(state) == _PLAIN_VERSION else _unpack(state)
         (
             at, events_seen, too_late_count, counts, completion, new_artist_plays,
             first_play_ms, artists, genres, last_played_ms, hours, days, devices,
             context_types, session,
         ) = read_state(
-            state, cls.__name__, "latest_ts_ms", "events_seen", "too_late_count", "counts",
+            plain, cls.__name__, "latest_ts_ms", "events_seen", "too_late_count", "counts",
             "completion", "new_artist_plays", "first_play_ms", "artists", "genres",
             "last_played_ms", "hour_of_day", "day_of_week", "devices", "context_types",
             "session",
@@ -376,6 +486,98 @@ class UserFeatures:
             {**session, "gap_ms": config.session_gap_ms, "max_events": config.session_max_events}
         )
         return user
+
+
+def _unpack(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The version 1 layout (plain maps) of a version 2 state (:meth:`UserFeatures.to_state`);
+    ``ValueError`` on another version."""
+    (
+        at, seen, counts, week, artists, known, first, affinity, last_artists, last_tracks,
+        genres, hours, days, devices, context_types, session,
+    ) = read_state(
+        state, UserFeatures.__name__, "at", "seen", "counts", "week", "artists", "known",
+        "first", "affinity", "last_artists", "last_tracks", "genres", "hours", "days", "devices",
+        "context_types", "session", version=STATE_VERSION,
+    )  # fmt: skip
+    first_ages = unpack_unsigned(first)
+    first_ages = [0] * (known - len(first_ages)) + first_ages
+    completion_sum, completion_n, new_artist_plays, catalogued_plays = unpack_floats(week)
+    affinity_artists, affinity_weights = affinity
+    last_artist_indices, last_artist_steps = last_artists
+    return versioned_state(
+        _PLAIN_VERSION,
+        latest_ts_ms=at,
+        events_seen=seen[0],
+        too_late_count=seen[1],
+        counts={
+            f"{plural}_{name}": value
+            for name, values in counts.items()
+            for plural, value in zip(_COUNTED, unpack_floats(values), strict=True)
+            if value
+        },
+        completion=[completion_sum, completion_n],
+        new_artist_plays=[new_artist_plays, catalogued_plays],
+        first_play_ms={
+            artist: at + 1 - age if age else _LONG_AGO_MS
+            for artist, age in zip(artists[:known], first_ages, strict=True)
+        },
+        artists=dict(
+            zip(_at(artists, affinity_artists), unpack_floats(affinity_weights), strict=True)
+        ),
+        last_played_ms=[
+            _unpack_steps(at, *last_tracks),
+            _unpack_steps(at, _at(artists, last_artist_indices), last_artist_steps),
+        ],
+        genres=_unpack_weights(genres),
+        hour_of_day=_unpack_calendar(hours),
+        day_of_week=_unpack_calendar(days),
+        devices=_unpack_weights(devices),
+        context_types=_unpack_weights(context_types),
+        session=session,
+    )
+
+
+def _index_of(table: dict[str, int], keys: Iterable[str]) -> list[int]:
+    """The index of each key in ``table``, adding the keys it lacks at the end."""
+    return [table.setdefault(key, len(table)) for key in keys]
+
+
+def _at(table: list[str], packed_indices: str) -> list[str]:
+    return [table[index] for index in unpack_unsigned(packed_indices)]
+
+
+def _pack_weights(weights: Mapping[str, float]) -> list[Any]:
+    return [list(weights), pack_floats(weights.values())]
+
+
+def _unpack_weights(packed: list[Any]) -> dict[str, float]:
+    keys, weights = packed
+    return dict(zip(keys, unpack_floats(weights), strict=True))
+
+
+def _pack_calendar(weights: Mapping[str, float]) -> list[str]:
+    """An hour-of-day or weekday map, whose keys are small ints, as two packed columns."""
+    return [
+        pack_unsigned(list(map(_CALENDAR_INDEX.__getitem__, weights))),
+        pack_floats(weights.values()),
+    ]
+
+
+def _unpack_calendar(packed: list[str]) -> dict[str, float]:
+    keys, weights = packed
+    return dict(zip(map(str, unpack_unsigned(keys)), unpack_floats(weights), strict=True))
+
+
+def _pack_steps(at: int, newest_first: Mapping[str, int]) -> str:
+    """The times, newest first, as steps back: from ``at`` to the first, then to each next."""
+    times = list(newest_first.values())
+    return pack_unsigned(list(map(operator.sub, [at, *times], times)))
+
+
+def _unpack_steps(at: int, keys: list[str], packed_steps: str) -> dict[str, int]:
+    times = itertools.accumulate(unpack_unsigned(packed_steps), operator.sub, initial=at)
+    next(times)  # ``at`` itself
+    return dict(zip(keys, times, strict=True))
 
 
 def _keep_newest(latest: dict[str, int], key: str, ts: int, bound: int) -> None:

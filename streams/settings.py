@@ -135,6 +135,12 @@ class Settings:
         default="listening-events-by-track",
         syntax="topic",
     )
+    trending_topic: str = _doc(
+        "compacted topic of each by-track partition's top tracks; every worker reads all "
+        "of it and ranks trending tracks from the merge",
+        default="trending-tracks",
+        syntax="topic",
+    )
     web_host: str = _doc("address of the worker's HTTP server", default="127.0.0.1")
     web_port: int = _doc(
         "port of the worker's HTTP server (0: any free port)",
@@ -216,6 +222,13 @@ class Settings:
     max_future_ms: int = _doc(
         "events stamped further than this in the future are rejected", default=300_000, minimum=0
     )
+    live_states: int = _doc(
+        "decoded user states a worker keeps in memory between messages (least recently "
+        "used dropped first); the table stays the truth",
+        default=100_000,
+        above=0,
+        maximum=INT32_MAX,
+    )
     dedupe_ids_per_user: int = _doc(
         "recent event ids remembered per user to drop duplicates", default=256, above=0
     )
@@ -234,7 +247,21 @@ class Settings:
         "least time between two lists for the same user", default=2.0, above=0
     )
     popularity_half_life_s: float = _doc(
-        "half-life of the popularity counts behind popularity-v0", default=3600.0, above=0
+        "half-life of each track's decayed engagement, which trending lists rank by",
+        default=3600.0,
+        above=0,
+    )
+    trending_top_k: int = _doc(
+        "tracks each by-track partition publishes to the trending topic (lists can be at "
+        "most this long)",
+        default=100,
+        above=0,
+        maximum=100_000,
+    )
+    trending_publish_interval_s: float = _doc(
+        "how often a worker publishes the top tracks of its partitions, when they changed",
+        default=1.0,
+        above=0,
     )
     latency_objective_s: float = _doc(
         "end-to-end latency objective (event time to list sent); a histogram bucket sits here",
@@ -313,6 +340,11 @@ class Settings:
                 f"TUNESTREAM_PRODUCER_MAX_REQUEST_BYTES ({self.producer_max_request_bytes}) - "
                 f"{ENVELOPE_HEADROOM_BYTES} (envelope headroom) = {room}; lower it or raise "
                 "TUNESTREAM_PRODUCER_MAX_REQUEST_BYTES"
+            )
+        if self.list_size > self.trending_top_k:
+            raise SettingsError(
+                f"TUNESTREAM_LIST_SIZE={self.list_size!r}: must be at most "
+                f"TUNESTREAM_TRENDING_TOP_K ({self.trending_top_k}), the longest trending list"
             )
         dead_letter = dead_letter_bytes_at_most(self.dlq_original_max_bytes)
         if dead_letter > self.producer_max_request_bytes:

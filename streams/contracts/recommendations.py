@@ -3,13 +3,14 @@
 The shape is ``schemas/recommendation.schema.json`` (schema_version 1); this
 module is the one place that builds it.
 
->>> from online_models.popularity import DecayedPopularity
->>> pop = DecayedPopularity()
->>> pop.learn_one({"track_id": "t9", "type": "play", "ts": 1_000})
+>>> from online_models.trending import PartitionTop, TrendingBoard
+>>> top, board = PartitionTop(), TrendingBoard()
+>>> top.offer("t9", value=1.0, ts_ms=1_000)
+>>> board.merge(top.snapshot(partition=0))
 >>> trigger = {"event_id": "e1", "user_id": "u1", "ts": 1_000}
->>> rec = popularity_list(pop, trigger, exclude=set(), size=5, now_ms=1_050, list_id="r1")
+>>> rec = popularity_list(board, trigger, exclude=set(), size=5, now_ms=1_050, list_id="r1")
 >>> rec["items"][0]["track_id"], rec["latency_ms"], rec["model_version"]
-('t9', 50, 'popularity-v0')
+('t9', 50, 'popularity-v1')
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Container, Mapping
 from typing import Any
 
-from online_models.popularity import DecayedPopularity
+from online_models.base import Ranker
 
 SCHEMA_VERSION = 1
 
@@ -44,7 +45,7 @@ def recommendation_list(
 
 
 def popularity_list(
-    model: DecayedPopularity,
+    model: Ranker,
     trigger: Mapping[str, Any],
     exclude: Container[str],
     size: int,
@@ -52,7 +53,7 @@ def popularity_list(
     list_id: str | None = None,
     artist_of: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """popularity-v0: the most listened tracks right now that the user has not just heard."""
+    """The most engaging tracks right now that the user has not just heard."""
     ranked = model.rank(size, ts_ms=int(trigger["ts"]), exclude=exclude)
     artists = artist_of or {}
     items = [

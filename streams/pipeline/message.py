@@ -12,11 +12,11 @@ the state first, then the records, then :meth:`MessagePlanner.applied`.
 >>> from streams.contracts.events import EventDecoder
 >>> from streams.pipeline.ingest import Source
 >>> from streams.pipeline.refresh import RefreshThrottle
->>> from online_models.popularity import DecayedPopularity
+>>> from online_models.trending import TrendingBoard
 >>> planner = MessagePlanner(
 ...     PlannerConfig(clean_topic="clean", dlq_topic="dlq", track_events_topic="by-track",
 ...                   recommendations_topic="recs"),
-...     EventDecoder(now_ms=lambda: 1_767_225_600_000), DecayedPopularity(),
+...     EventDecoder(now_ms=lambda: 1_767_225_600_000), TrendingBoard(),
 ...     RefreshThrottle(interval_s=2.0), now_ms=lambda: 1_767_225_600_000, now_s=lambda: 0.0)
 >>> value = b'{"event_id":"e1","user_id":"u1","track_id":"t1","type":"play",'
 >>> value += b'"ts":1767225599000,"ms_played":1000}'
@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features import TrackInfo, UserFeatureConfig
-from online_models.popularity import DecayedPopularity
+from online_models.base import Ranker
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, EventDecoder, Rejection, encode
 from streams.contracts.recommendations import popularity_list
+from streams.pipeline.by_track import group_by_partition, track_record
 from streams.pipeline.ingest import (
     IngestOutcome,
     Source,
@@ -48,6 +49,7 @@ from streams.pipeline.ingest import (
 )
 from streams.pipeline.refresh import RefreshThrottle
 from streams.state.keyed_state import UserState
+from streams.state.live import LiveStates
 
 #: Room kept in a producer request for the record batch, record and header framing.
 RECORD_OVERHEAD_BYTES = 1_024
@@ -61,6 +63,8 @@ class Output:
     key: bytes | None
     value: bytes
     headers: Mapping[str, bytes] | None = None
+    #: None: the partitioner picks it from the key
+    partition: int | None = None
 
     @property
     def size(self) -> int:
@@ -78,6 +82,8 @@ class Effects:
     outputs: list[Output] = field(default_factory=list)
     #: the recommendation list among ``outputs``, if one goes out
     recommendation: dict[str, Any] | None = None
+    #: the decoded state ``state`` encodes, to keep in memory for the next message
+    live: UserState | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class PlannerConfig:
     dlq_original_max_bytes: int = 16_384
     dedupe_ids_per_user: int = 256
     list_size: int = 10
+    #: partitions of the by-track topic (every topic is created with the same count)
+    track_partitions: int = 4
     feature_config: UserFeatureConfig = field(default_factory=UserFeatureConfig)
 
     @classmethod
@@ -105,6 +113,7 @@ class PlannerConfig:
             dlq_original_max_bytes=settings.dlq_original_max_bytes,
             dedupe_ids_per_user=settings.dedupe_ids_per_user,
             list_size=settings.list_size,
+            track_partitions=settings.partitions,
             feature_config=UserFeatureConfig(
                 lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
             ),
@@ -127,7 +136,7 @@ class MessagePlanner:
         self,
         config: PlannerConfig,
         decoder: EventDecoder,
-        popularity: DecayedPopularity,
+        trending: Ranker,
         throttle: RefreshThrottle,
         track_of: Callable[[str], TrackInfo | None] = _no_catalog,
         artist_of: Mapping[str, str] | None = None,
@@ -136,7 +145,7 @@ class MessagePlanner:
     ) -> None:
         self.config = config
         self.decoder = decoder
-        self.popularity = popularity
+        self.trending = trending
         self.throttle = throttle
         self.track_of = track_of
         self.artist_of = artist_of if artist_of is not None else {}
@@ -149,10 +158,21 @@ class MessagePlanner:
         return UserState.from_state(stored, config.dedupe_ids_per_user, config.feature_config)
 
     def plan(
-        self, key: bytes | None, value: bytes | None, source: Source, stored: dict[str, Any] | None
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        source: Source,
+        stored: dict[str, Any] | None,
+        live: UserState | None = None,
     ) -> Effects:
-        """All of one message's effects; raises (having changed nothing) if one cannot be built."""
-        state = self.load(stored)
+        """All of one message's effects; raises (having changed no stored state) if one
+        cannot be built.
+
+        ``live`` is the user's decoded state held in memory, used (and changed) in
+        place of decoding ``stored``; when this raises, or returns effects without
+        a ``state``, the caller must drop it (see :mod:`streams.state.live`).
+        """
+        state = live if live is not None else self.load(stored)
         outcome = ingest_message(
             self.decoder, state, key, value, source.offset, track_of=self.track_of
         )
@@ -164,7 +184,7 @@ class MessagePlanner:
         too_big = max(forwards, key=lambda output: output.size)
         if too_big.size > self.config.max_record_bytes:
             return self._refuse_oversize(outcome, too_big.size, source, key, value)
-        effects = Effects(outcome, state=state.to_state())
+        effects = Effects(outcome, state=state.to_state(), live=state)
         effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
         if self.throttle.due(key, self.now_s()):
             effects.recommendation = self._recommend(outcome.accepted[-1], state)
@@ -173,10 +193,36 @@ class MessagePlanner:
             )
         return effects
 
+    def plan_with_live_state(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        source: Source,
+        live: LiveStates[UserState],
+        stored_of: Callable[[bytes], dict[str, Any] | None],
+    ) -> Effects:
+        """:meth:`plan` with the user's state from memory, or from ``stored_of`` on a miss.
+
+        Keeps ``live`` equal to what the table will hold: the new state on
+        success; nothing when planning fails or leaves the stored state as it was.
+        """
+        if key is None:
+            return self.plan(key, value, source, None)
+        state = live.get(key)
+        stored = stored_of(key) if state is None else None
+        try:
+            effects = self.plan(key, value, source, stored, state)
+        except Exception:
+            live.drop(key)  # it may be half changed; the table is untouched
+            raise
+        if effects.live is None:
+            live.drop(key)
+        else:
+            live.put(key, effects.live)
+        return effects
+
     def applied(self, key: bytes | None, effects: Effects) -> None:
         """The in-memory part of the effects, once the state and records are out."""
-        for folded in effects.outcome.folded:
-            self.popularity.learn_one(folded)
         if effects.recommendation is not None and key is not None:
             self.throttle.refreshed(key, self.now_s())
 
@@ -200,13 +246,15 @@ class MessagePlanner:
         ]
 
     def _forwards(self, key: bytes, accepted: list[Event], source: Source) -> list[Output]:
-        """The clean forward (the batch) and one by-track record per event."""
+        """The clean forward (the batch) and one by-track record per destination partition."""
         outputs = [Output(self.config.clean_topic, key, encode(accepted))]
-        for index, event in enumerate(accepted):
+        groups = group_by_partition(accepted, self.config.track_partitions)
+        for partition, items in sorted(groups.items()):
             # Replays go again too: the track side drops positions it has applied.
-            record = {**event, "position": [source.partition, source.offset, index]}
+            record = track_record(source.partition, source.offset, items)
+            first_track = items[0][1]["track_id"].encode()
             outputs.append(
-                Output(self.config.track_events_topic, event["track_id"].encode(), encode(record))
+                Output(self.config.track_events_topic, first_track, encode(record), None, partition)
             )
         return outputs
 
@@ -226,10 +274,8 @@ class MessagePlanner:
         return Effects(outcome, outputs=self.dead_letters(outcome.rejections, source, key, value))
 
     def _recommend(self, trigger: Event, state: UserState) -> dict[str, Any]:
-        # Ranked before this message's events are learned (in ``applied``): one
-        # message's worth of popularity, in exchange for building before applying.
         return popularity_list(
-            self.popularity,
+            self.trending,
             trigger,
             exclude=set(state.recent_tracks),
             size=self.config.list_size,

@@ -29,14 +29,22 @@ from typing import Any
 from features import TrackFeatures, UserFeatureConfig, UserFeatures
 from streams.state.dedupe import RecentEventIds
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 TRACK_STATE_VERSION = 2
 RECENT_TRACKS = 50
 
 
 @dataclass
 class UserState:
-    """Recent event ids (dedupe), recently heard tracks, and rolling features."""
+    """Recent event ids (dedupe), recently heard tracks, and rolling features.
+
+    Memory bound: the sum of its parts' bounds: ``dedupe_capacity`` fingerprints
+    (:mod:`streams.state.dedupe`; about 2.8 KB of state at 256), ``RECENT_TRACKS``
+    track ids, and :class:`features.UserFeatures` (some 3.5 KB after 1,000 events).
+
+    Versions restored: 5; 4, whose parts (dedupe and features) are converted by
+    their own ``from_state``; and 2, which had no features (they start empty).
+    """
 
     seen: RecentEventIds
     recent_tracks: list[str]
@@ -74,8 +82,11 @@ class UserState:
         if state is None:
             return cls.empty(dedupe_capacity, config)
         version = state.get("v")
-        if version not in (2, STATE_VERSION):  # 3 held the first feature layout
-            raise ValueError(f"unknown UserState version {version!r}")
+        if version not in (2, 4, STATE_VERSION):  # 3 held the first feature layout
+            raise ValueError(
+                f"UserState state has version {version!r}; this code reads versions "
+                f"2, 4 and {STATE_VERSION}"
+            )
         seen = RecentEventIds.from_state(state["seen"], dedupe_capacity)
         # Version 2 had no features: they start empty rather than failing the restore.
         stored = state.get("features")
@@ -91,8 +102,8 @@ class TrackState:
     applied: dict[str, list[int]]
 
     @classmethod
-    def empty(cls) -> TrackState:
-        return cls(TrackFeatures(), {})
+    def empty(cls, popularity_half_life_s: float = 3600.0) -> TrackState:
+        return cls(TrackFeatures(popularity_half_life_s), {})
 
     def first_time(self, partition: int, offset: int, index: int) -> bool:
         """Mark a source position applied; False if it (or a later one) already was."""
@@ -110,9 +121,12 @@ class TrackState:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any] | None) -> TrackState:
+    def from_state(
+        cls, state: dict[str, Any] | None, popularity_half_life_s: float = 3600.0
+    ) -> TrackState:
         if state is None:
-            return cls.empty()
+            return cls.empty(popularity_half_life_s)
         if state.get("v") != TRACK_STATE_VERSION:
             raise ValueError(f"unknown TrackState version {state.get('v')!r}")
-        return cls(TrackFeatures.from_state(state["features"]), dict(state["applied"]))
+        features = TrackFeatures.from_state(state["features"], popularity_half_life_s)
+        return cls(features, dict(state["applied"]))

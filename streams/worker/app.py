@@ -1,7 +1,7 @@
 """The Faust application: topics, the user table and the ingest agent, wired to pure logic.
 
 Nothing here decides anything about events: :mod:`streams.pipeline.ingest` sorts them,
-:mod:`online_models.popularity` ranks, :mod:`streams.contracts.recommendations` shapes the
+:mod:`online_models.trending` ranks, :mod:`streams.contracts.recommendations` shapes the
 output. This module moves bytes between Kafka and those functions and keeps the
 per-message framework cost low (raw bytes in, orjson by hand, one table write
 and at most one send per topic per message).
@@ -21,10 +21,10 @@ import prometheus_client
 
 from features import TrackInfo, UserFeatureConfig
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
-from online_models.popularity import DecayedPopularity
+from online_models.trending import PartitionTop, TrendingBoard
 from streams.api.web import faust_web_options, without_faust_internals
 from streams.contracts.clock import now_ms
-from streams.contracts.events import REASONS, EventDecoder
+from streams.contracts.events import REASONS, EventDecoder, encode
 from streams.kafka.faust_fixes import (
     drop_records_fetched_before_a_seek,
     probe_end_offsets_by_fetching,
@@ -39,11 +39,13 @@ from streams.ops.broker_watch import BrokerWatch, probe_any
 from streams.ops.fatal import stop_worker_now
 from streams.ops.metrics import Metrics
 from streams.ops.observability import Observer
+from streams.pipeline.by_track import fold_track_record
 from streams.pipeline.ingest import IngestOutcome, Source
 from streams.pipeline.message import Effects, MessagePlanner, Output, PlannerConfig
 from streams.pipeline.refresh import RefreshThrottle
 from streams.settings import Settings
 from streams.state.keyed_state import TrackState, UserState
+from streams.state.live import LiveStates
 
 log = logging.getLogger("tunestream.worker")
 
@@ -62,7 +64,9 @@ class Worker:
             max_future_ms=settings.max_future_ms,
             max_json_depth=settings.max_json_depth,
         )
-        self.popularity = DecayedPopularity(half_life_s=settings.popularity_half_life_s)
+        self.trending = TrendingBoard(half_life_s=settings.popularity_half_life_s)
+        #: the top tracks of each by-track partition this worker owns, to publish
+        self.local_tops: dict[int, PartitionTop] = {}
         self.feature_config = UserFeatureConfig(
             lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
         )
@@ -88,11 +92,14 @@ class Worker:
         self.planner = MessagePlanner(
             PlannerConfig.from_settings(settings),
             self.decoder,
-            self.popularity,
+            self.trending,
             RefreshThrottle(settings.refresh_interval_s),
             track_of=self.catalog.get,
             artist_of=self.artist_of,
         )
+        self.live: LiveStates[UserState] = LiveStates(settings.live_states)
+        app.on_partitions_revoked.connect(self._forget_live_states)  # type: ignore[arg-type]
+        app.on_partitions_assigned.connect(self._forget_live_states)  # type: ignore[arg-type]
         self.outputs = {
             topic.get_topic_name(): topic
             for topic in (
@@ -100,12 +107,19 @@ class Worker:
                 self.dlq_topic,
                 self.recommendations_topic,
                 self.track_events_topic,
+                self._raw_topic(settings.trending_topic),
             )
         }
         self.catalog_reader = ReplicatedTopic(settings, settings.catalog_topic, self._apply_track)
         app.task(self.catalog_reader.run)
+        self.trending_reader = ReplicatedTopic(
+            settings, settings.trending_topic, self._apply_trending
+        )
+        app.task(self.trending_reader.run)
+        app.timer(settings.trending_publish_interval_s)(self._publish_trending)
         self.observer = Observer(app, settings, self.metrics, tables=[self.users, self.tracks])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
+        self.observer.prerequisites["loading the trending lists"] = self.trending_reader.caught_up
         self.observer.install()
         self.broker_watch = BrokerWatch(
             probe_any(
@@ -119,6 +133,12 @@ class Worker:
         self._route_features()
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
         app.agent(self.track_events_topic, name="track_stats", concurrency=1)(self.track_stats)
+
+    async def _forget_live_states(self, sender: Any, *_: Any, **__: Any) -> None:
+        # Partitions may move and recovery rewrites the tables: what memory holds of
+        # them is rebuilt from the tables (and the published trending lists).
+        self.live.clear()
+        self.local_tops.clear()
 
     async def _watch_broker(self) -> None:
         await self.broker_watch.run(on_return=self._check_broker_kept_our_topics)
@@ -176,8 +196,7 @@ class Worker:
         A failure while applying (the broker refuses a record) cannot be
         dead-lettered either, so the worker stops without acknowledging it.
         """
-        stored = self.users.get(key) if key is not None else None
-        effects = self.planner.plan(key, value, source, stored)
+        effects = self._plan(key, value, source)
         try:
             await self._apply(key, effects)
         except Exception as exc:
@@ -194,6 +213,9 @@ class Worker:
             self.metrics.recommendation_lists_total.labels(model_version=version).inc()
             self.metrics.observe_end_to_end(effects.recommendation["latency_ms"] / 1000.0)
 
+    def _plan(self, key: bytes | None, value: bytes | None, source: Source) -> Effects:
+        return self.planner.plan_with_live_state(key, value, source, self.live, self.users.get)
+
     async def _apply(self, key: bytes | None, effects: Effects) -> None:
         if effects.state is not None:
             self.users[key] = effects.state  # one changelog record for the whole batch
@@ -202,7 +224,9 @@ class Worker:
 
     async def _send(self, output: Output) -> None:
         topic = self.outputs[output.topic]
-        await topic.send(key=output.key, value=output.value, headers=output.headers)
+        await topic.send(
+            key=output.key, value=output.value, headers=output.headers, partition=output.partition
+        )
 
     def _count(self, outcome: IngestOutcome) -> None:
         events = self.metrics.events_total
@@ -221,16 +245,46 @@ class Worker:
         async for message in stream.events():
             await self._tables_restored()
             messages.inc()
-            key, value = message.message.key, message.message.value
             try:
-                record = orjson.loads(value)
-                partition, offset, index = record["position"]
-                state = TrackState.from_state(self.tracks.get(key))
-                if state.first_time(partition, offset, index):
-                    state.features.update(record)
-                    self.tracks[key] = state.to_state()
+                updated = fold_track_record(orjson.loads(message.message.value), self._track_state)
+                top = self._local_top(message.message.partition)
+                for track_id, state in updated.items():
+                    self.tracks[track_id.encode()] = state.to_state()
+                    features = state.features
+                    at = features.latest_ts_ms
+                    top.offer(track_id, features.popularity.read(at), at)
             except Exception:  # our own records; a bad one is logged, never stops the agent
                 log.exception("bad track record", extra={"topic": self.settings.track_events_topic})
+
+    def _track_state(self, track_id: str) -> TrackState:
+        stored = self.tracks.get(track_id.encode())
+        return TrackState.from_state(stored, self.settings.popularity_half_life_s)
+
+    def _local_top(self, partition: int) -> PartitionTop:
+        """This partition's top tracks; a new owner starts from its last published list."""
+        top = self.local_tops.get(partition)
+        if top is None:
+            settings = self.settings
+            top = PartitionTop(settings.trending_top_k, settings.popularity_half_life_s)
+            top.seed(self.trending.published(partition))
+            self.local_tops[partition] = top
+        return top
+
+    async def _publish_trending(self) -> None:
+        for partition, top in list(self.local_tops.items()):
+            if top.changed:
+                await self._send(
+                    Output(
+                        self.settings.trending_topic,
+                        str(partition).encode(),
+                        encode(top.snapshot(partition)),
+                        partition=partition % self.settings.partitions,
+                    )
+                )
+
+    def _apply_trending(self, key: bytes, value: bytes | None) -> None:
+        if value is not None:
+            self.trending.merge(orjson.loads(value))
 
     def _route_features(self) -> None:
         """``GET /users/{id}/features`` and ``/tracks/{id}/features``, answered by the owner."""

@@ -44,6 +44,7 @@ def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
         recommendations_topic=f"{name}-recommendations",
         catalog_topic=f"{name}-catalog",
         track_events_topic=f"{name}-by-track",
+        trending_topic=f"{name}-trending",
         data_dir=str(tmp_path / "data"),
         partitions=4,
         refresh_interval_s=0.5,

@@ -143,3 +143,32 @@ class TopicReader:
 
 def forwarded_ids(reader: TopicReader, topic: str) -> list[str]:
     return [event["event_id"] for record in reader.records[topic] for event in record.value]
+
+
+async def until_a_list_has_items(
+    settings: Settings,
+    reader: TopicReader,
+    timeout_s: float = 60,
+    worker: WorkerProcess | None = None,
+) -> None:
+    """Publish one event a second for a fresh user until their list has items.
+
+    Trending lists are merged from what the workers publish every
+    ``TUNESTREAM_TRENDING_PUBLISH_INTERVAL_S``, so the very first lists of a new
+    stream can be empty; this waits until the ranking has reached the worker.
+    """
+    from streams.kafka.producer import EventProducer
+    from tests.factories import make_event
+
+    topic = settings.recommendations_topic
+    deadline = time.monotonic() + timeout_s
+    async with EventProducer(settings.bootstrap_servers, settings.events_topic) as producer:
+        while not any(r.value["items"] for r in reader.records[topic] if r.key == b"u-probe"):
+            if time.monotonic() > deadline:
+                tail = worker.log_tail() if worker else ""
+                raise AssertionError(f"no list with items within {timeout_s} s\n{tail}")
+            await producer.publish(make_event(user_id="u-probe", ts=int(time.time() * 1000)))
+            await producer.flush()
+            poll_until = time.monotonic() + 1.0
+            while time.monotonic() < poll_until:
+                await reader.poll()

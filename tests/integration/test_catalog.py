@@ -20,7 +20,7 @@ from streams.kafka.producer import EventProducer
 from streams.settings import Settings
 from streams.tools.publish import publish_catalog
 from tests.factories import make_event
-from tests.integration.harness import TopicReader, WorkerProcess
+from tests.integration.harness import TopicReader, WorkerProcess, until_a_list_has_items
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +51,7 @@ def test_items_name_the_artist_from_the_catalog_and_the_owner_serves_user_featur
                 await producer.flush()
                 await asyncio.sleep(1.0)
             topic = settings.recommendations_topic
-            await reader.until(
-                lambda: any(r.value["items"] for r in reader.records[topic]), 60, "a list", worker
-            )
+            await until_a_list_has_items(settings, reader, worker=worker)
             return [item for r in reader.records[topic] for item in r.value["items"]]
 
     items = asyncio.run(scenario())

@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features import TrackInfo
+from features import TrackInfo, UserFeatures
 from streams.contracts.events import EventDecoder, Rejection
 from streams.pipeline.ingest import Source, dead_letter, ingest_message
 from streams.settings import dead_letter_bytes_at_most
 from streams.state.dedupe import RecentEventIds
 from streams.state.keyed_state import RECENT_TRACKS, TrackState, UserState
 from tests.factories import NOW_MS, make_event
+from tests.unit.features.test_user import assert_close
 
 DECODER = EventDecoder(now_ms=lambda: NOW_MS)
 SOURCE = Source("listening-events", 3, 1234)
@@ -75,6 +77,65 @@ def test_recent_ids_flag_exactly_the_ids_within_capacity(ids: list[str], capacit
         if expected_new:
             window = [*window, event_id][-capacity:]
     assert len(memory) == len(window)
+
+
+@given(st.lists(st.tuples(st.text(max_size=4), st.integers(0, 2**63 - 1) | st.integers(0, 9))))
+def test_recent_ids_restore_with_their_offsets_in_any_order(ids: list[tuple[str, int]]) -> None:
+    memory = RecentEventIds(capacity=16)
+    for event_id, offset in ids:
+        memory.add(event_id, offset)
+    restored = RecentEventIds.from_state(orjson.loads(orjson.dumps(memory.to_state())), 16)
+    assert restored._offsets == memory._offsets
+
+
+def test_recent_ids_of_version_2_restore_and_other_versions_are_refused() -> None:
+    # Version 2 packed every offset as 8 bytes; the fingerprints are the same.
+    old = {"v": 2, "ids": "G11eUfVPDwT+0TUILw7/eA==", "offsets": "AAAAAAAAACkAAAAAAAAAKg=="}
+    restored = RecentEventIds.from_state(old)
+    assert [restored.add("e1", 41), restored.add("e2", 50)] == ["replay", "duplicate"]
+    with pytest.raises(ValueError, match="RecentEventIds state has version 1; this code reads"):
+        RecentEventIds.from_state({**old, "v": 1})
+
+
+#: A version 4 user state as the previous release saved it: a play (offset 41,
+#: phone) and a skip (offset 42) of track t1 by artist a1, a minute apart.
+VERSION_4_STATE = orjson.loads(
+    b'{"v":4,"seen":{"v":2,"ids":"G11eUfVPDwT+0TUILw7/eA==","offsets":"AAAAAAAAACkAAAAAAAAAKg=="},'
+    b'"recent":["t1"],"features":{"v":1,"latest_ts_ms":1767225660000,"events_seen":2,'
+    b'"too_late_count":0,"counts":{"plays_1h":0.9885140203528962,"plays_1d":0.9995187636226662,'
+    b'"plays_7d":0.999931237762985,"skips_1h":1.0,"skips_1d":1.0,"skips_7d":1.0},'
+    b'"completion":[0.5249656188814925,1.999931237762985],'
+    b'"new_artist_plays":[0.999931237762985,0.999931237762985],'
+    b'"first_play_ms":{"a1":1767225600000},"artists":{"a1":0.999931237762985},'
+    b'"genres":{"jazz":0.999931237762985},'
+    b'"last_played_ms":[{"t1":1767225600000},{"a1":1767225600000}],'
+    b'"hour_of_day":{"0":1.9999828089974556},"day_of_week":{"3":1.9999828089974556},'
+    b'"devices":{"phone":0.9999828089974555},"context_types":{},'
+    b'"session":{"v":1,"gap_ms":1800000,"max_events":64,'
+    b'"events":[[1767225600000,false,"phone",""],[1767225660000,true,"",""]],"dropped":[0,null]}}}'
+)
+
+
+def test_a_version_4_user_state_restores_with_the_same_features_ids_and_tracks() -> None:
+    t1 = TrackInfo("t1", "a1", ("jazz",), duration_ms=200_000)
+    play = make_event(event_id="e1", track_id="t1", ts=NOW_MS, ms_played=100_000)
+    play["context"] = {"device": "phone"}
+    skip = make_event(event_id="e2", track_id="t1", type="skip", ts=NOW_MS + 60_000)
+    skip.update(ms_played=5_000, context={})
+    folded_now = UserFeatures()
+    for event in (play, skip):
+        folded_now.update(event, t1)
+    restored = UserState.from_state(VERSION_4_STATE, dedupe_capacity=8)
+    at = NOW_MS + 3_600_000
+    assert_close(restored.features.read(at), folded_now.read(at), rel=1e-12)
+    assert restored.recent_tracks == ["t1"]
+    assert [restored.seen.add("e1", 41), restored.seen.add("e2", 99)] == ["replay", "duplicate"]
+    assert restored.to_state()["v"] == 5
+
+
+def test_a_user_state_of_an_unknown_version_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="UserState state has version 3; this code reads"):
+        UserState.from_state({**VERSION_4_STATE, "v": 3})
 
 
 def test_dead_letter_of_a_batch_item_carries_its_own_json_and_position() -> None:

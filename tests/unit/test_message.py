@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from online_models.popularity import DecayedPopularity
+from online_models.trending import TrendingBoard
 from streams.contracts.events import EventDecoder
 from streams.pipeline import message as message_module
 from streams.pipeline.ingest import Source, dead_letter
@@ -39,7 +39,7 @@ def planner(**config: Any) -> MessagePlanner:
             **config,
         ),
         EventDecoder(now_ms=lambda: NOW_MS, max_message_bytes=4 * LIMIT),
-        DecayedPopularity(),
+        TrendingBoard(),
         RefreshThrottle(interval_s=2.0),
         now_ms=lambda: NOW_MS,
         now_s=lambda: 0.0,
@@ -53,13 +53,15 @@ def stored_state_after(*events: dict[str, Any]) -> dict[str, Any]:
     return effects.state
 
 
-def test_a_batch_yields_the_clean_forward_one_record_per_event_and_a_list() -> None:
-    events = [make_event(track_id="t1"), make_event(track_id="t2")]
+def test_a_batch_yields_the_clean_forward_one_record_per_track_partition_and_a_list() -> None:
+    events = [make_event(track_id="t1"), make_event(track_id="t2")]  # partitions 3 and 0 of 4
     effects = planner().plan(b"u1", orjson.dumps(events), SOURCE, None)
     assert [o.topic for o in effects.outputs] == ["clean", "by-track", "by-track", "recs"]
     assert orjson.loads(effects.outputs[0].value) == events
-    positions = [orjson.loads(o.value)["position"] for o in effects.outputs[1:3]]
-    assert positions == [[2, 40, 0], [2, 40, 1]]
+    records = [orjson.loads(o.value) for o in effects.outputs[1:3]]
+    assert [o.partition for o in effects.outputs[1:3]] == [0, 3]
+    assert [r["source"] for r in records] == [[2, 40], [2, 40]]
+    assert [[i for i, _ in r["items"]] for r in records] == [[1], [0]]
 
 
 def test_planning_never_modifies_the_stored_state() -> None:
@@ -96,7 +98,7 @@ def test_a_failure_at_any_step_raises_before_anything_is_applied(
         p.plan(b"u1", value, SOURCE, stored)
     monkeypatch.undo()
     assert stored == before
-    assert len(p.throttle) == 0 and len(p.popularity) == 1 - 1  # nothing learned or marked
+    assert len(p.throttle) == 0  # no list marked as sent
     # The message can then be planned (or dead-lettered) from the untouched state.
     retried = p.plan(b"u1", value, SOURCE, stored)
     assert [e["event_id"] for e in retried.outcome.folded] == ["b"]
@@ -105,9 +107,9 @@ def test_a_failure_at_any_step_raises_before_anything_is_applied(
 def test_memory_effects_wait_for_applied() -> None:
     p = planner()
     effects = p.plan(b"u1", orjson.dumps(make_event(track_id="t7")), SOURCE, None)
-    assert len(p.popularity) == 0 and len(p.throttle) == 0
+    assert len(p.throttle) == 0
     p.applied(b"u1", effects)
-    assert len(p.popularity) == 1 and len(p.throttle) == 1
+    assert len(p.throttle) == 1
 
 
 def test_an_event_nested_past_what_orjson_writes_is_refused_before_any_state_changes() -> None:

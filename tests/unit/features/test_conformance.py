@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import features
 from features import (
@@ -21,7 +23,14 @@ from features import (
     RollingStat,
     SlidingWindowSum,
 )
-from features.base import read_state, versioned_state
+from features.base import (
+    pack_floats,
+    pack_unsigned,
+    read_state,
+    unpack_floats,
+    unpack_unsigned,
+    versioned_state,
+)
 
 T0 = 1_700_000_000_000
 
@@ -127,3 +136,30 @@ def test_version_helpers_tag_and_check_states() -> None:
     assert read_state({"v": 1, "a": 1, "b": [2]}, "X", "b", "a") == [[2], 1]
     with pytest.raises(ValueError, match="X state has version None"):
         read_state("not a mapping", "X")  # type: ignore[arg-type]
+
+
+def test_a_class_can_read_and_write_its_own_version() -> None:
+    assert versioned_state(2, a=1) == {"v": 2, "a": 1}
+    assert read_state({"v": 2, "a": 1}, "X", "a", version=2) == [1]
+    with pytest.raises(ValueError, match="X state has version 1; this code reads version 2"):
+        read_state({"v": 1, "a": 1}, "X", "a", version=2)
+
+
+@given(st.lists(st.floats(allow_nan=False)), st.lists(st.integers(0, 2**64) | st.integers(0, 99)))
+def test_packed_columns_round_trip_every_bit(floats: list[float], ints: list[int]) -> None:
+    text = orjson.loads(orjson.dumps([pack_floats(floats), pack_unsigned(ints)]))
+    assert [repr(x) for x in unpack_floats(text[0])] == [repr(x) for x in floats]  # -0.0 too
+    assert unpack_unsigned(text[1]) == ints
+
+
+@pytest.mark.parametrize("text", ["not base64!", "AAAA"])
+def test_a_broken_float_column_is_refused_with_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"float column|not base64"):
+        unpack_floats(text)
+
+
+def test_an_int_column_cut_inside_a_number_or_a_negative_int_is_refused() -> None:
+    with pytest.raises(ValueError, match="ends inside a number"):
+        unpack_unsigned(pack_unsigned([300])[:2])
+    with pytest.raises(ValueError, match="takes ints >= 0, got -1"):
+        pack_unsigned([300, -1])

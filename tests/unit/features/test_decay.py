@@ -226,3 +226,30 @@ def test_sum_accepts_negative_values() -> None:
     stat.update(0, 5.0)
     stat.update(0, -2.0)
     assert stat.read(0) == pytest.approx(3.0)
+
+
+@settings(deadline=None)
+@given(timelines(VALUES), st.integers(0, 40), LATER_MS)
+def test_after_a_rebase_a_restored_stat_goes_on_bit_for_bit_alike(
+    timeline: tuple[float, list[Event]], cut: int, later_ms: int
+) -> None:
+    half_life_s, events = timeline
+    before, after = events[:cut], events[cut:]
+    stat = DecayedSum(half_life_s)
+    for ts, value in before:
+        stat.update(ts, value)
+    newest = max((ts for ts, _ in before), default=T0)
+    stat.rebase(newest)
+    restored = DecayedSum.from_state(orjson.loads(orjson.dumps(stat.to_state())))
+    for ts, value in after:
+        assert stat.update(ts, value) and restored.update(ts, value)
+    t = max(ts for ts, _ in events) + later_ms
+    assert restored.read(t) == stat.read(t)
+    assert close(stat.read(t), brute_sum(events, t, half_life_s))
+
+
+def test_a_rebase_before_the_newest_update_is_refused() -> None:
+    stat = DecayedCounter(half_life_s=60)
+    stat.update(T0)
+    with pytest.raises(ValueError, match="before the newest update"):
+        stat.rebase(T0 - 1)

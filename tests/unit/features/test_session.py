@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import SessionFeatures, SessionTracker
+from features.base import unpack_unsigned
 
 MIN = 60_000
 GAP = 30 * MIN
@@ -138,10 +139,35 @@ def test_bad_configuration_and_state_are_refused() -> None:
     with pytest.raises(ValueError, match="max_events must be >= 2"):
         SessionTracker(max_events=1)
     state = SessionTracker().to_state()
-    with pytest.raises(ValueError, match="SessionTracker state has version 2"):
-        SessionTracker.from_state({**state, "v": 2})
-    with pytest.raises(ValueError, match="lacks field 'events'"):
-        SessionTracker.from_state({k: v for k, v in state.items() if k != "events"})
+    with pytest.raises(ValueError, match="SessionTracker state has version 3"):
+        SessionTracker.from_state({**state, "v": 3})
+    with pytest.raises(ValueError, match="lacks field 'kinds'"):
+        SessionTracker.from_state({k: v for k, v in state.items() if k != "kinds"})
+
+
+def test_a_version_1_state_listing_the_events_still_restores() -> None:
+    s = SessionTracker(GAP, max_events=3)
+    for minute, kind, device in [(0, "play", "phone"), (2, "skip", ""), (1, "skip", "car")]:
+        s.update(minute * MIN, kind, {"device": device})
+    old = {
+        "v": 1,
+        "gap_ms": GAP,
+        "max_events": 3,
+        "events": [[0, False, "phone", ""], [MIN, True, "car", ""], [2 * MIN, True, "", ""]],
+        "dropped": [0, None],
+    }
+    restored = SessionTracker.from_state(orjson.loads(orjson.dumps(old)))
+    assert restored.to_state() == s.to_state() and restored.read(2 * MIN) == s.read(2 * MIN)
+
+
+def test_the_state_packs_times_as_steps_and_contexts_once() -> None:
+    s = SessionTracker(GAP)
+    for second, kind in [(10, "play"), (11, "skip"), (13, "play")]:
+        s.update(second * 1000, kind, {"device": "phone", "context_type": "radio"})
+    state = s.to_state()
+    assert state["start"] == 10_000 and unpack_unsigned(state["steps"]) == [1_000, 2_000]
+    assert unpack_unsigned(state["kinds"]) == [0, 1, 0]  # context 0; a skip adds 1
+    assert state["contexts"] == [["phone", "radio"]]
 
 
 Event = tuple[int, str, str, str]  # ts, type, device, context_type ("" = not named)

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import TrackInfo, UserFeatureConfig, UserFeatures
+from features.base import unpack_floats
 
 T0 = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC, a Tuesday
 MIN = 60_000
@@ -303,13 +304,16 @@ def test_a_state_round_trip_through_json_changes_no_read(
     user = UserFeatures(CONFIG)
     for event in arrival[:cut]:
         user.update(event, CATALOG[event["track_id"]])
-    restored = UserFeatures.from_state(orjson.loads(orjson.dumps(user.to_state())), CONFIG)
+    state = orjson.loads(orjson.dumps(user.to_state()))
+    restored = UserFeatures.from_state(state, CONFIG)
+    assert restored.to_state() == state
     at = events[-1]["ts"] + read_after_ms
-    assert_close(comparable(restored.read(at)), comparable(user.read(at)), rel=1e-12)
+    assert restored.read(at) == user.read(at)  # bit for bit: saving rebased the live user
     for event in arrival[cut:]:  # and both go on alike
         assert user.update(event, CATALOG[event["track_id"]])
         assert restored.update(event, CATALOG[event["track_id"]])
-    assert_close(comparable(restored.read(at)), comparable(user.read(at)), rel=1e-12)
+    assert restored.read(at) == user.read(at)
+    assert restored.to_state() == user.to_state()
 
 
 def play(ts: int, track: str = "t1", kind: str = "play", **extra: Any) -> Event:
@@ -385,7 +389,7 @@ def test_too_late_event_is_refused_and_changes_no_feature() -> None:
     after_state, after = user.to_state(), user.read(T0 + 10 * MIN)
     assert (before.pop("too_late_count"), after.pop("too_late_count")) == (0, 1)
     assert after == before
-    assert after_state == {**before_state, "too_late_count": 1}
+    assert after_state == {**before_state, "seen": [2, 1]}
 
 
 def test_an_unknown_event_type_or_negative_ms_played_raises_and_changes_nothing() -> None:
@@ -492,14 +496,15 @@ def test_the_default_state_stays_small_for_a_heavy_listener() -> None:
         track = TrackInfo(f"t{rng.randrange(10**4)}", f"a{rng.randrange(300)}", ("g", "h"), 1000)
         user.update(play(T0 + i * 60_000, track.track_id, context={"device": "phone"}), track)
     size = len(orjson.dumps(user.to_state()))
-    assert size < 20_000, size
+    assert size < 4_500, size  # 256 artists known, of the 300 heard; all 24 hours of the day
 
 
 def test_the_state_is_compact_and_restores_under_a_changed_config() -> None:
     user = fold(*(play(T0 + i * MIN, t) for i, t in enumerate(["t1", "t3", "t5", "t1"])))
     state = orjson.loads(orjson.dumps(user.to_state()))
     assert "half_life_s" not in orjson.dumps(state).decode()  # the config's, not stored
-    assert set(state["counts"]) == {"plays_1h", "plays_1d", "plays_7d"}  # zeros left out
+    assert set(state["counts"]) == {"1h", "1d", "7d"}  # horizons, each plays, skips, saves
+    assert unpack_floats(state["counts"]["7d"])[1:] == [0.0, 0.0]
     smaller = UserFeatureConfig(
         horizons=(("1d", 86_400.0), ("7d", WEEK_S)),
         top_k=1,
