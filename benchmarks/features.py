@@ -15,31 +15,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections import defaultdict
+from pathlib import Path
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
-from features import TrackFeatures, TrackInfo, UserFeatures
+from features import TrackFeatures, UserFeatures
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.producer import EventProducer
 from streams.kafka.topics import ensure_topics
-from streams.settings import Settings, env_name
+from streams.settings import Settings
 from streams.state.keyed_state import UserState
+from streams.tools.bench import (
+    STATE_EVENTS,
+    backlog_population,
+    bytes_per_user,
+    catalog_of,
+    fold_event,
+    ok_events,
+    start_worker,
+)
 from streams.tools.publish import publish_catalog
 from streams.tools.simulator import Population, PopulationConfig
 
 
 def isolation(n_events: int, repeat: int) -> None:
     population = Population(PopulationConfig(seed=3, n_users=200, n_tracks=5000, n_artists=800))
-    catalog = {t.track_id: TrackInfo.from_record(t.to_dict()) for t in population.tracks}
+    catalog = catalog_of(population)
     events = population.take(n_events)
 
     def users_run() -> None:
@@ -75,22 +80,18 @@ def isolation(n_events: int, repeat: int) -> None:
     print(f"TrackFeatures.update  {track_us:7.1f} µs/event  ({1e6 / track_us:,.0f} events/s)")
     print(f"UserFeatures.read     {median_us(read_run, 1000):7.1f} µs/read")
 
-    # State bytes: the busiest user after 1,000 of their own events, and the mean.
+    # State bytes: the first user to reach 1,000 events (what `tunestream bench`
+    # reports), and the mean over the population.
+    size = bytes_per_user()
+    print(f"state of one user after {STATE_EVENTS:,} events: {size:,} bytes (JSON)")
     by_user: dict[str, list[dict]] = defaultdict(list)
-    for e in population.take(250_000):  # enough for the busiest users to pass 1,000
+    for e in population.take(250_000):  # ~1,250 events per user
         by_user[e["user_id"]].append(e)
-    busiest = max(by_user.values(), key=len)[:1000]
-    state = UserState.empty()
-    for e in busiest:
-        state.features.update(e, catalog.get(e["track_id"]))
-        state.seen.add(e["event_id"], 0)
-    size = len(orjson.dumps(state.to_state()))
-    print(f"state of one user after {len(busiest)} events: {size:,} bytes (JSON)")
     sizes = []
     for user_events in by_user.values():
         s = UserState.empty()
         for e in user_events:
-            ingest_message_free(s, e, catalog)
+            fold_event(s, e, catalog)
         sizes.append(len(orjson.dumps(s.to_state())))
     mean_events = statistics.mean(len(v) for v in by_user.values())
     print(
@@ -99,49 +100,17 @@ def isolation(n_events: int, repeat: int) -> None:
     )
 
 
-def ingest_message_free(state: UserState, event: dict, catalog: dict) -> None:
-    """What ingest does per event, without the decoder (measured separately)."""
-    state.seen.add(event["event_id"], 0)
-    state.features.update(event, catalog.get(event["track_id"]))
-    if event["type"] != "skip":
-        state.remember_track(event["track_id"])
-
-
-def ok_events(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        body = response.read().decode()
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(body)
-        for s in family.samples
-        if s.name == "tunestream_events_total" and s.labels.get("outcome") == "ok"
-    )
-
-
 def in_worker(n_events: int) -> None:
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
-        settings = Settings.from_env({}, broker=broker.bootstrap_servers, data_dir=data_dir)
-        asyncio.run(ensure_topics(settings))
-        start_ms = int(time.time() * 1000) - 3_600_000
-        population = Population(
-            PopulationConfig(seed=4, n_users=500, n_tracks=5000, n_artists=800,
-                             start_ts_ms=start_ms, events_per_second=n_events / 3000)
-        )  # fmt: skip
-        asyncio.run(publish_catalog(settings, (t.to_dict() for t in population.tracks)))
-        env = dict(os.environ)
-        env.update({env_name(k): str(v) for k, v in vars(settings).items()})
-        env[env_name("web_port")] = str(port)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"], env=env, stderr=subprocess.DEVNULL
+        settings = Settings.from_env(
+            {}, broker=broker.bootstrap_servers, data_dir=data_dir, web_port=port
         )
+        asyncio.run(ensure_topics(settings))
+        population = backlog_population(n_events)
+        asyncio.run(publish_catalog(settings, (t.to_dict() for t in population.tracks)))
+        worker, _ = start_worker(settings, Path(data_dir) / "worker.log")
         try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
-                        break
-                except OSError:
-                    time.sleep(0.5)
 
             async def publish() -> None:
                 async with EventProducer(settings.bootstrap_servers, settings.events_topic) as p:
@@ -154,8 +123,7 @@ def in_worker(n_events: int) -> None:
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
         finally:
-            worker.terminate()
-            worker.wait(30)
+            worker.stop()
     print(
         f"worker: {n_events:,} events in {elapsed:.1f} s = {n_events / elapsed:,.0f} events/s "
         f"(publishing took {published:.1f} s; one worker, 2-core machine, Tansu)"

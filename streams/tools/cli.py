@@ -74,6 +74,19 @@ def _share(text: str) -> float:
     return value
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        return value
+
+    return parse
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -231,6 +244,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_setting(features, "web_host")
     _add_setting(features, "web_port", type=int)
+
+    bench = sub.add_parser(
+        "bench",
+        help="measure throughput, latency, state size and start-up on this machine (its own "
+        "embedded broker and workers; about 2 minutes with the defaults)",
+    )
+    bench.add_argument(
+        "--events",
+        type=_at_least(100),
+        default=20_000,
+        help="events in each drained backlog (default 20000, at least 100)",
+    )
+    bench.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=1_000.0,
+        help="events per second in the latency phase (default 1000)",
+    )
+    bench.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=20.0,
+        help="seconds of load in the latency phase (default 20)",
+    )
+    bench.add_argument(
+        "--skip-latency", action="store_true", help="skip the latency phase (a quick run)"
+    )
+    bench.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile a single-event drain with py-spy and print each stage's CPU share",
+    )
+    bench.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
+    _add_setting(bench, "partitions", type=_positive_int)
 
     broker = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     broker.add_argument(
@@ -491,6 +540,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from streams.tools.bench import BenchError, BenchOptions, Reporter, print_tables, run_bench
+
+    settings = _settings(args)  # checked before anything starts
+    options = BenchOptions(
+        events=args.events,
+        latency=not args.skip_latency,
+        rate=args.rate,
+        duration_s=args.duration,
+        profile=args.profile,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # stop our broker and workers on the way out
+    try:
+        result = run_bench(settings, options, Reporter())
+    except BenchError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_tables(result, sys.stdout)
+    return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "worker": cmd_worker,
@@ -500,4 +578,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tail": cmd_tail,
     "broker": cmd_broker,
     "features": cmd_features,
+    "bench": cmd_bench,
 }

@@ -22,8 +22,8 @@ import prometheus_client
 from features import TrackInfo, UserFeatureConfig
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
 from online_models.trending import PartitionTop, TrendingBoard
+from streams.api.features import install_feature_routes
 from streams.api.web import faust_web_options, without_faust_internals
-from streams.contracts.clock import now_ms
 from streams.contracts.events import REASONS, EventDecoder, encode
 from streams.kafka.faust_fixes import (
     drop_records_fetched_before_a_seek,
@@ -130,7 +130,14 @@ class Worker:
         )
         self.observer.broker = self.broker_watch
         app.task(self._watch_broker)
-        self._route_features()
+        install_feature_routes(
+            app,
+            self.users,
+            self.tracks,
+            settings.dedupe_ids_per_user,
+            self.feature_config,
+            settings.popularity_half_life_s,
+        )
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
         app.agent(self.track_events_topic, name="track_stats", concurrency=1)(self.track_stats)
 
@@ -285,61 +292,6 @@ class Worker:
     def _apply_trending(self, key: bytes, value: bytes | None) -> None:
         if value is not None:
             self.trending.merge(orjson.loads(value))
-
-    def _route_features(self) -> None:
-        """``GET /users/{id}/features`` and ``/tracks/{id}/features``, answered by the owner."""
-        worker = self
-
-        @self.app.page("/users/{user_id}/features")
-        @self._routed(self.users, "user_id")
-        async def user_features(view: Any, request: Any, user_id: str) -> Any:
-            stored = worker.users.get(user_id.encode())
-            if stored is None:
-                return view.json({"error": f"no state for user {user_id!r}"}, status=404)
-            return view.json(worker.features_of(user_id, stored, now_ms()))
-
-        @self.app.page("/tracks/{track_id}/features")
-        @self._routed(self.tracks, "track_id")
-        async def track_features(view: Any, request: Any, track_id: str) -> Any:
-            stored = worker.tracks.get(track_id.encode())
-            if stored is None:
-                return view.json({"error": f"no statistics for track {track_id!r}"}, status=404)
-            now = now_ms()
-            features = TrackState.from_state(stored).features.read(now)
-            return view.json({"track_id": track_id, "as_of_ms": now, **features})
-
-    def _routed(self, table: Any, match_info: str) -> Any:
-        """Faust's table routing, answering 503 while the owner is not yet known.
-
-        Before the group has assigned partitions Faust's router fails with a
-        TypeError deep inside; a client should see "not ready", not a 500.
-        """
-
-        def decorate(handler: Any) -> Any:
-            routed = self.app.table_route(table=table, match_info=match_info)(handler)
-
-            async def answer(view: Any, request: Any, **kwargs: Any) -> Any:
-                try:  # only the owner lookup: a handler's own error must stay a 500
-                    self.app.router.key_store(table.name, kwargs[match_info])
-                except (TypeError, KeyError):
-                    body = {"error": "this worker does not know the key's owner yet; retry"}
-                    return view.json(body, status=503)
-                return await routed(view, request, **kwargs)
-
-            return answer
-
-        return decorate
-
-    def features_of(self, user_id: str, stored: dict[str, Any], now_ms: int) -> dict[str, Any]:
-        """What the feature API answers for one user's stored state."""
-        state = UserState.from_state(stored, self.settings.dedupe_ids_per_user, self.feature_config)
-        features = state.features.read(now_ms)
-        return {
-            "user_id": user_id,
-            "as_of_ms": now_ms,
-            **features,
-            "recent_tracks": state.recent_tracks,
-        }
 
     def _apply_track(self, key: bytes, value: bytes | None) -> None:
         """One catalog record; a tombstone (no value) removes the track."""
