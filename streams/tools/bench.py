@@ -786,16 +786,8 @@ class _Run:
 
     def phase_settings(self, phase: str) -> Settings:
         name = f"bench-{phase}-{uuid.uuid4().hex[:6]}"
-        settings = self.base.replace(
-            app_id=name,
-            events_topic=f"{name}-events",
-            clean_topic=f"{name}-clean",
-            dlq_topic=f"{name}-dlq",
-            recommendations_topic=f"{name}-recommendations",
-            catalog_topic=f"{name}-catalog",
-            track_events_topic=f"{name}-by-track",
-            data_dir=str(self.workdir / name),
-            web_port=free_port(),
+        settings = self.base.namespaced(
+            name, data_dir=str(self.workdir / name), web_port=free_port()
         )
         asyncio.run(ensure_topics(settings))
         return settings
@@ -924,14 +916,18 @@ def _drain(
     population = backlog_population(n_events)
     messages = messages_of(population.take(n_events), per_message)
     asyncio.run(publish_catalog(settings, (t.to_dict() for t in population.tracks)))
-    asyncio.run(_publish_messages(settings, messages))
+    if not profile:  # a backlog: the worker drains it at its own pace
+        asyncio.run(_publish_messages(settings, messages))
     worker = run.start_worker(settings)
     sampler: subprocess.Popen[bytes] | None = None
     profile_path = run.workdir / f"{settings.app_id}.pyspy.txt"
     if profile:
+        # Published only once the sampler is attached: a small backlog could
+        # otherwise be drained before the first sample.
         sampler = _start_py_spy(worker.pid, profile_path, run.workdir / "py-spy.log")
         run.stack.callback(_stop_py_spy, sampler)
         profiled_from = ok_events(settings.web_port), cpu_seconds(worker.pid)
+        asyncio.run(_publish_messages(settings, messages))
     _wait_for(
         worker,
         lambda: accepted_events(settings.web_port),

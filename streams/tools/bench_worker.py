@@ -21,6 +21,7 @@ import faust
 
 from streams.kafka.faust_fixes import tune_fetch_wait
 from streams.settings import Settings
+from streams.worker.app import faust_app_options
 
 
 class Count:
@@ -52,24 +53,7 @@ def create_noop_app(settings: Settings) -> faust.App:
     """A Faust app with one agent that iterates ``settings.events_topic`` and nothing else."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     tune_fetch_wait(settings.fetch_max_wait_ms)
-    app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
-        store="memory://",
-        datadir=f"{settings.data_dir}/{{conf.name}}",
-        topic_partitions=settings.partitions,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        broker_rebalance_timeout=settings.rebalance_timeout_s,
-        broker_commit_interval=settings.commit_interval_s,
-        producer_linger_ms=settings.producer_linger_ms,
-        web_enabled=True,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_bind=settings.web_host,
-        autodiscover=False,
-    )
+    app = faust.App(settings.app_id, **faust_app_options(settings), store="memory://")
     topic = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
     count = Count()
 

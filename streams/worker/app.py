@@ -330,6 +330,27 @@ def _event_type(event: Any) -> str:
     return kind if kind in KNOWN_EVENT_TYPES else "unknown"
 
 
+def faust_app_options(settings: Settings) -> dict[str, Any]:
+    """The Faust settings every tunestream app shares (the worker, the bench's no-op)."""
+    return {
+        "broker": f"kafka://{settings.bootstrap_servers}",
+        "broker_credentials": faust_credentials(settings),
+        "datadir": f"{settings.data_dir}/{{conf.name}}",
+        "topic_partitions": settings.partitions,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "broker_rebalance_timeout": settings.rebalance_timeout_s,
+        "broker_commit_interval": settings.commit_interval_s,
+        "producer_linger_ms": settings.producer_linger_ms,
+        "web_enabled": True,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_bind": settings.web_host,
+        "autodiscover": False,
+    }
+
+
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     """A new Faust app for ``settings`` (whose broker must be a real address)."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
@@ -344,25 +365,11 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     )
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
-        broker_credentials=faust_credentials(settings),
+        **faust_app_options(settings),
         store=settings.store,
-        datadir=f"{settings.data_dir}/{{conf.name}}",
-        topic_partitions=settings.partitions,
         topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        broker_rebalance_timeout=settings.rebalance_timeout_s,
-        broker_commit_interval=settings.commit_interval_s,
-        producer_linger_ms=settings.producer_linger_ms,
         producer_max_request_size=settings.producer_max_request_bytes,
-        web_enabled=True,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_bind=settings.web_host,
         canonical_url=f"http://{settings.advertised_host or settings.web_host}:{settings.web_port}",
-        autodiscover=False,
         table_cleanup_interval=30.0,
         **faust_web_options(),
     )

@@ -34,17 +34,8 @@ def bootstrap_servers() -> Iterator[str]:
 @pytest.fixture
 def settings(bootstrap_servers: str, tmp_path: Path) -> Settings:
     name = f"ts-{uuid.uuid4().hex[:8]}"
-    settings = Settings.from_env(
-        {},
-        broker=bootstrap_servers,
-        app_id=name,
-        events_topic=f"{name}-events",
-        clean_topic=f"{name}-clean",
-        dlq_topic=f"{name}-dlq",
-        recommendations_topic=f"{name}-recommendations",
-        catalog_topic=f"{name}-catalog",
-        track_events_topic=f"{name}-by-track",
-        trending_topic=f"{name}-trending",
+    settings = Settings.from_env({}, broker=bootstrap_servers).namespaced(
+        name,
         data_dir=str(tmp_path / "data"),
         partitions=4,
         refresh_interval_s=0.5,

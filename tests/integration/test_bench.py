@@ -91,7 +91,7 @@ def test_profile_breaks_the_worker_cpu_down_by_stage() -> None:
     profile = json.loads(result.stdout)["profile"]
     assert list(profile["stages"]) == list(STAGE_ORDER)
     assert profile["samples"] > 0 and profile["events"] > 0
-    assert sum(profile["stages"].values()) == pytest.approx(1.0)
+    assert sum(profile["stages"].values()) == pytest.approx(1.0, abs=1e-3)  # shares are rounded
     # The ingest agent's own work was sampled, not only the framework around it.
     assert profile["stages"]["decode + validate"] + profile["stages"]["dedupe + features"] > 0
 
