@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from features.errors import TunestreamError
 
@@ -48,25 +49,33 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def bind_problem(
+    address: tuple[Any, ...], family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM
+) -> str | None:
+    """Why a server could not listen on ``address`` now (``"in use"`` or the OS's
+    reason), or None if it could. Binds with SO_REUSEADDR, as a server does, and
+    releases the socket at once."""
+    with socket.socket(family, kind) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return "in use" if exc.errno == errno.EADDRINUSE else str(exc.strerror)
+    return None
+
+
 def check_port_free(host: str, port: int) -> None:
     """:class:`BrokerError` in one line if nothing could listen on ``host:port`` now.
 
-    Port 0 (any free port) always passes. The socket is bound with SO_REUSEADDR,
-    as a server binds it, and released at once.
+    Port 0 (any free port) always passes.
     """
-    if port == 0:
-        return
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise BrokerError(
-                    f"port {port} on {host} is in use; stop what holds it or choose another "
-                    "with --port"
-                ) from None
-            raise BrokerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    problem = None if port == 0 else bind_problem((host, port))
+    if problem == "in use":
+        raise BrokerError(
+            f"port {port} on {host} is in use; stop what holds it or choose another with --port"
+        )
+    if problem is not None:
+        raise BrokerError(f"cannot listen on {host}:{port}: {problem}")
 
 
 def tansu_binary() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -50,11 +51,7 @@ async def wait_for_broker(settings: Settings, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     bootstrap_servers = settings.bootstrap_servers
     while True:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers,
-            request_timeout_ms=5000,
-            **security_options(settings),
-        )
+        admin = _admin(settings, request_timeout_ms=5000)
         try:
             await admin.start()
             return
@@ -66,12 +63,16 @@ async def wait_for_broker(settings: Settings, timeout_s: float = 30.0) -> None:
             await admin.close()
 
 
+def _admin(settings: Settings, **options: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **security_options(settings), **options
+    )
+
+
 async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the missing topics; return the names created."""
     await wait_for_broker(settings, timeout_s)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, **security_options(settings)
-    )
+    admin = _admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -90,11 +91,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
 
 async def missing_topics(settings: Settings, names: list[str]) -> list[str]:
     """Those of ``names`` the cluster does not have (in order)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=5000,
-        **security_options(settings),
-    )
+    admin = _admin(settings, request_timeout_ms=5000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import logging
 import signal
 import socket
@@ -361,20 +360,17 @@ def check_can_listen(host: str, port: int) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
         raise CliError(f"TUNESTREAM_WEB_HOST={host!r} does not resolve ({reason})") from None
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise CliError(
-                        f"port {port} on {host} is in use ({where}); stop what holds it or "
-                        "choose another with --web-port"
-                    ) from None
-                raise CliError(
-                    f"cannot listen on {address[0]}:{port} ({where}): {exc.strerror}"
-                ) from None
+    from streams.kafka.broker import bind_problem
+
+    for family, kind, _, _, address in addresses:
+        problem = bind_problem(address, family, kind)
+        if problem == "in use":
+            raise CliError(
+                f"port {port} on {host} is in use ({where}); stop what holds it or "
+                "choose another with --web-port"
+            )
+        if problem is not None:
+            raise CliError(f"cannot listen on {address[0]}:{port} ({where}): {problem}")
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

@@ -98,8 +98,8 @@ class Worker:
             artist_of=self.artist_of,
         )
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
-        app.on_partitions_revoked.connect(self._forget_live_states)  # type: ignore[arg-type]
-        app.on_partitions_assigned.connect(self._forget_live_states)  # type: ignore[arg-type]
+        app.on_partitions_revoked.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
+        app.on_partitions_assigned.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
         self.outputs = {
             topic.get_topic_name(): topic
             for topic in (
@@ -141,7 +141,7 @@ class Worker:
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
         app.agent(self.track_events_topic, name="track_stats", concurrency=1)(self.track_stats)
 
-    async def _forget_live_states(self, sender: Any, *_: Any, **__: Any) -> None:
+    async def _forget_what_memory_holds(self, sender: Any, *_: Any, **__: Any) -> None:
         # Partitions may move and recovery rewrites the tables: what memory holds of
         # them is rebuilt from the tables (and the published trending lists).
         self.live.clear()
