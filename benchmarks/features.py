@@ -5,8 +5,8 @@ measured in this run only:
 
 * µs per ``UserFeatures.update`` / ``TrackFeatures.update`` / ``UserFeatures.read``
   over simulated events (with the catalog);
-* bytes of a user's stored state (JSON, as the changelog holds it) after 1,000 of
-  their events, and the mean over a population;
+* bytes of a user's stored state (as the changelog holds it) after 1,000 of
+  their events (:mod:`streams.tools.state_size`);
 * events/s through a real worker on the embedded broker: ingest, dedupe, user
   features, the by-track topic and track statistics, lists published.
 """
@@ -21,25 +21,15 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import orjson
-
 from features import TrackFeatures, UserFeatures
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.producer import EventProducer
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
-from streams.state.keyed_state import UserState
-from streams.tools.bench import (
-    STATE_EVENTS,
-    backlog_population,
-    bytes_per_user,
-    catalog_of,
-    fold_event,
-    ok_events,
-    start_worker,
-)
+from streams.tools.bench import backlog_population, ok_events, start_worker
 from streams.tools.publish import publish_catalog
 from streams.tools.simulator import Population, PopulationConfig
+from streams.tools.state_size import STATE_EVENTS, catalog_of, stored_bytes, typical_user
 
 
 def isolation(n_events: int, repeat: int) -> None:
@@ -80,24 +70,15 @@ def isolation(n_events: int, repeat: int) -> None:
     print(f"TrackFeatures.update  {track_us:7.1f} µs/event  ({1e6 / track_us:,.0f} events/s)")
     print(f"UserFeatures.read     {median_us(read_run, 1000):7.1f} µs/read")
 
-    # State bytes: the first user to reach 1,000 events (what `tunestream bench`
-    # reports), and the mean over the population.
-    size = bytes_per_user()
-    print(f"state of one user after {STATE_EVENTS:,} events: {size:,} bytes (JSON)")
-    by_user: dict[str, list[dict]] = defaultdict(list)
-    for e in population.take(250_000):  # ~1,250 events per user
-        by_user[e["user_id"]].append(e)
-    sizes = []
-    for user_events in by_user.values():
-        s = UserState.empty()
-        for e in user_events:
-            fold_event(s, e, catalog)
-        sizes.append(len(orjson.dumps(s.to_state())))
-    mean_events = statistics.mean(len(v) for v in by_user.values())
+    # State bytes: the typical active user (what `tunestream bench` reports) over a
+    # few simulated worlds, and the squeezed user whose dedupe memory is full.
+    sizes = [stored_bytes(typical_user(seed=seed)) for seed in (3, 4, 5, 6)]
     print(
-        f"mean state over {len(sizes)} users ({mean_events:.0f} events each): "
-        f"{statistics.mean(sizes):,.0f} bytes"
+        f"stored state of a heavy listener after {STATE_EVENTS:,} events (4 seeds): "
+        f"{', '.join(f'{size:,}' for size in sizes)} bytes (deflated JSON)"
     )
+    squeezed = stored_bytes(typical_user(clock="stream"))
+    print(f"the same events within minutes (dedupe memory full): {squeezed:,} bytes")
 
 
 def in_worker(n_events: int) -> None:

@@ -56,13 +56,14 @@ as new again), and the session's bound (:mod:`features.session`). A state round
 trip (``from_state(to_state())``) changes no feature: floats are stored bit for bit.
 
 Memory bound (defaults in brackets): 9 decayed counters and 4 decayed sums, 2
-affinity maps of ``top_k`` [32] keys, context maps of 24 + 7 + 8 + 8 keys,
-``2 * recent_k`` [2 * 20] recency entries, ``max_known_artists`` [256] artists
+affinity maps of ``top_k`` [24] keys, context maps of 24 + 7 + 8 + 8 keys,
+``2 * recent_k`` [2 * 20] recency entries, ``max_known_artists`` [128] artists
 heard (with a first-play time only for those first played within the lateness)
 and ``session_max_events`` [32] session events. Saved (:meth:`UserFeatures.to_state`)
 that is about 11 characters per float, 9 per artist held and 12 per recent track:
-some 3.5 KB for a user of 1,000 events and 170 artists, at most about 6.5 KB with
-every bound full and ids of 6 characters. ``update`` is O(1) apart from the
+some 3 KB of JSON for a user of 1,000 events and 170 artists (1.8 KB deflated, as
+the worker stores it), at most about 5 KB with every bound full and ids of 6
+characters. ``update`` is O(1) apart from the
 session's list insert and, when a map is full, an O(``top_k`` or ``recent_k``)
 scan; nothing is recomputed over history.
 
@@ -145,12 +146,13 @@ class UserFeatureConfig:
     affinity_half_life_s: float = _WEEK_S
     context_half_life_s: float = 28 * 86_400.0
     #: Artists (genres) weighed: the 10 shown, with room for the runners-up to rise.
-    top_k: int = 32
+    top_k: int = 24
     #: Tracks and artists in ``last_played_ms``.
     recent_k: int = 20
-    #: Artists remembered as heard, for ``new_artist_share_7d``: months of listening
-    #: for most users; the least recently played beyond counts as new again.
-    max_known_artists: int = 256
+    #: Artists remembered as heard, for ``new_artist_share_7d``: weeks of listening
+    #: for a heavy listener (one of 170 artists in 8 weeks, in the simulator), months
+    #: for most; the least recently played beyond counts as new again ("rediscovered").
+    max_known_artists: int = 128
     skip_prior: tuple[float, float] = (0.3, 5.0)
     save_prior: tuple[float, float] = (0.05, 5.0)
 
@@ -175,7 +177,7 @@ class UserFeatures:
     """One user's rolling features: ``update`` per event, ``read`` at a time.
 
     Memory bound: set by the config (the module docstring's "Memory bound" lists
-    it): about 3.5 KB of saved state after 1,000 events, 6.5 KB with every bound full.
+    it): about 3 KB of saved state after 1,000 events, 5 KB with every bound full.
     """
 
     def __init__(self, config: UserFeatureConfig | None = None) -> None:
@@ -326,6 +328,11 @@ class UserFeatures:
         features["context_type_mix"] = _shares(self.context_types.read(at))
         features["session"] = self.session.read(at).to_dict()
         return features
+
+    def read_last_tracks(self) -> list[str]:
+        """The ``recent_k`` tracks played most recently, newest first (no time needed:
+        the order does not decay)."""
+        return list(_newest_first(self.track_last_ms))
 
     def to_state(self) -> dict[str, Any]:
         """A compact JSON-safe state: every decayed value as of ``latest_ts_ms``, so one

@@ -230,7 +230,10 @@ class Settings:
         maximum=INT32_MAX,
     )
     dedupe_ids_per_user: int = _doc(
-        "recent event ids remembered per user to drop duplicates", default=256, above=0
+        "most event ids remembered per user to drop duplicates (only those within the "
+        "allowed lateness are kept)",
+        default=256,
+        above=0,
     )
     allowed_lateness_ms: int = _doc(
         "events older than a user's newest event by more than this are dead-lettered "

@@ -4,7 +4,8 @@ Any worker accepts the request; Faust's table routing forwards it to the worker
 that owns the key's partition. Before the group has assigned partitions the
 owner is unknown, and the answer is 503 "retry" rather than a 500.
 The bodies are built by :func:`user_features_body` and :func:`track_features_body`
-from the stored (versioned JSON) state, so they are testable without Faust.
+from the stored state (versioned JSON; deflated for users, :mod:`streams.state.codec`),
+so they are testable without Faust.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from features import UserFeatureConfig
 from streams.contracts.clock import now_ms
+from streams.state.codec import decode_state
 from streams.state.keyed_state import TrackState, UserState
 
 Handler = Callable[..., Awaitable[Any]]
@@ -21,13 +23,13 @@ Handler = Callable[..., Awaitable[Any]]
 
 def user_features_body(
     user_id: str,
-    stored: dict[str, Any],
+    stored: bytes,
     at_ms: int,
     dedupe_capacity: int = 256,
     config: UserFeatureConfig | None = None,
 ) -> dict[str, Any]:
     """What the API answers for one user's stored state, read at ``at_ms``."""
-    state = UserState.from_state(stored, dedupe_capacity, config)
+    state = UserState.from_state(decode_state(stored), dedupe_capacity, config)
     features = state.features.read(at_ms)
     return {"user_id": user_id, "as_of_ms": at_ms, **features, "recent_tracks": state.recent_tracks}
 

@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
 
 #: Outcomes of one event; ``invalid`` and ``too_late`` also count in the DLQ metric.
-OUTCOMES: Final = ("ok", "duplicate", "invalid", "too_late", "error")
+OUTCOMES: Final = ("ok", "duplicate", "replay_skipped", "invalid", "too_late", "error")
 #: Event types; ``unknown`` for events that failed before their type was known.
 EVENT_TYPES: Final = (*KNOWN_EVENT_TYPES, "unknown")
 
@@ -71,7 +71,8 @@ class Metrics:
         # --- input ---------------------------------------------------------------
         self.events_total = Counter(
             "tunestream_events_total",
-            "Listening events by type and outcome (ok, duplicate, invalid, too_late, error).",
+            "Listening events by type and outcome "
+            "(ok, duplicate, replay_skipped, invalid, too_late, error).",
             ["type", "outcome"],
             registry=reg,
         )

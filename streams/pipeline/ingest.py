@@ -13,8 +13,8 @@ table; everything that decides lives here and is tested without a broker.
 >>> len(first.accepted), len(first.duplicates), first.rejections
 (1, 1, [])
 >>> again = ingest_message(decoder, state, b"u1", orjson.dumps([e, e]), offset=5)  # replayed
->>> len(again.accepted), len(again.duplicates)
-(1, 1)
+>>> len(again.accepted), len(again.folded), len(again.duplicates)
+(1, 0, 1)
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 
 from features import TrackInfo
-from features.event_types import SKIP
 from streams.contracts.events import Event, EventDecoder, Rejection, encode, text_or_none
 from streams.state.keyed_state import UserState
 
@@ -55,6 +54,9 @@ class IngestOutcome:
     folded: list[Event] = field(default_factory=list)
     duplicates: list[Event] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    #: Events of a replayed message whose first verdict is forgotten and that are
+    #: now too late: applied or refused before, neither again (see ``ingest_message``).
+    replays_skipped: list[Event] = field(default_factory=list)
 
 
 TrackLookup = Callable[[str], TrackInfo | None]
@@ -71,37 +73,66 @@ def ingest_message(
     value: bytes | None,
     offset: int,
     track_of: TrackLookup = _no_catalog,
+    partition: int = 0,
 ) -> IngestOutcome:
     """Decode, validate, check lateness, deduplicate and fold one message into ``state``.
 
-    ``state`` is updated in place: accepted events' ids and tracks are remembered
-    and new events folded into its features (with ``track_of`` their catalog
-    entry). An event older than the user's newest by more than the allowed
-    lateness is rejected as ``too_late`` before dedupe, so a replay of it is
-    rejected again rather than let through. An event replayed in the same
-    message (same ``offset``, after a crash) is accepted again, once: its output
-    may not have got out before the crash.
+    ``state`` is updated in place: accepted events' ids are remembered, new events
+    folded into its features (with ``track_of`` their catalog entry), and the
+    message's position recorded. An event older than the user's newest by more
+    than the allowed lateness is rejected as ``too_late`` before dedupe.
+
+    A message at or before the last one applied (a replay, after a crash or a
+    rewind of the consumer group) folds nothing. Each event gets its first
+    verdict again: accepted once more if it was new (its output may not have got
+    out before the crash), a duplicate if it was one. An event whose first verdict
+    is forgotten is accepted again if it is within the lateness, and otherwise
+    skipped (``replays_skipped``): it was applied or refused long before, and
+    neither is repeated.
     """
     events, rejections = decoder.decode(key, value)
     outcome = IngestOutcome(rejections=rejections)
+    replay = state.seen.replayed(partition, offset)
     in_this_message: set[str] = set()
     for event in events:
         event_id = event["event_id"]
+        if replay:
+            _replay_one(state, event, offset, in_this_message, outcome)
+            continue
         if state.features.too_late(event["ts"]):
             outcome.rejections.append(_too_late(event, state))
             continue
-        verdict = state.seen.add(event_id, offset)
+        verdict = state.seen.add(event_id, offset, event["ts"])
         if verdict == "new" or (verdict == "replay" and event_id not in in_this_message):
             in_this_message.add(event_id)
             outcome.accepted.append(event)
             if verdict == "new":
                 state.features.update(event, track_of(event["track_id"]))
                 outcome.folded.append(event)
-            if event["type"] != SKIP:
-                state.remember_track(event["track_id"])
         else:
             outcome.duplicates.append(event)
+    if outcome.folded:
+        state.seen.applied(partition, offset)
+        state.forget_too_late_ids()
     return outcome
+
+
+def _replay_one(
+    state: UserState,
+    event: Event,
+    offset: int,
+    in_this_message: set[str],
+    outcome: IngestOutcome,
+) -> None:
+    event_id = event["event_id"]
+    verdict = state.seen.recall(event_id, offset)
+    if verdict is None and state.features.too_late(event["ts"]):
+        outcome.replays_skipped.append(event)
+    elif verdict == "duplicate" or event_id in in_this_message:
+        outcome.duplicates.append(event)
+    else:
+        in_this_message.add(event_id)
+        outcome.accepted.append(event)
 
 
 def _too_late(event: Event, state: UserState) -> Rejection:

@@ -48,6 +48,7 @@ from streams.pipeline.ingest import (
     ingest_message,
 )
 from streams.pipeline.refresh import RefreshThrottle
+from streams.state.codec import decode_state, encode_state
 from streams.state.keyed_state import UserState
 from streams.state.live import LiveStates
 
@@ -77,8 +78,9 @@ class Effects:
     """Everything one message does, built but not yet applied."""
 
     outcome: IngestOutcome
-    #: the user's new stored state; None when the message changes no state
-    state: dict[str, Any] | None = None
+    #: the user's new stored state (:func:`streams.state.codec.encode_state`); None
+    #: when the message changes no state
+    state: bytes | None = None
     outputs: list[Output] = field(default_factory=list)
     #: the recommendation list among ``outputs``, if one goes out
     recommendation: dict[str, Any] | None = None
@@ -152,17 +154,18 @@ class MessagePlanner:
         self.now_ms = now_ms
         self.now_s = now_s
 
-    def load(self, stored: dict[str, Any] | None) -> UserState:
+    def load(self, stored: bytes | None) -> UserState:
         """A working copy of a user's state (the stored value is never modified)."""
         config = self.config
-        return UserState.from_state(stored, config.dedupe_ids_per_user, config.feature_config)
+        decoded = None if stored is None else decode_state(stored)
+        return UserState.from_state(decoded, config.dedupe_ids_per_user, config.feature_config)
 
     def plan(
         self,
         key: bytes | None,
         value: bytes | None,
         source: Source,
-        stored: dict[str, Any] | None,
+        stored: bytes | None,
         live: UserState | None = None,
     ) -> Effects:
         """All of one message's effects; raises (having changed no stored state) if one
@@ -174,7 +177,13 @@ class MessagePlanner:
         """
         state = live if live is not None else self.load(stored)
         outcome = ingest_message(
-            self.decoder, state, key, value, source.offset, track_of=self.track_of
+            self.decoder,
+            state,
+            key,
+            value,
+            source.offset,
+            track_of=self.track_of,
+            partition=source.partition,
         )
         if not outcome.accepted:
             dead = self.dead_letters(outcome.rejections, source, key, value)
@@ -184,7 +193,7 @@ class MessagePlanner:
         too_big = max(forwards, key=lambda output: output.size)
         if too_big.size > self.config.max_record_bytes:
             return self._refuse_oversize(outcome, too_big.size, source, key, value)
-        effects = Effects(outcome, state=state.to_state(), live=state)
+        effects = Effects(outcome, state=encode_state(state.to_state()), live=state)
         effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
         if self.throttle.due(key, self.now_s()):
             effects.recommendation = self._recommend(outcome.accepted[-1], state)
@@ -199,7 +208,7 @@ class MessagePlanner:
         value: bytes | None,
         source: Source,
         live: LiveStates[UserState],
-        stored_of: Callable[[bytes], dict[str, Any] | None],
+        stored_of: Callable[[bytes], bytes | None],
     ) -> Effects:
         """:meth:`plan` with the user's state from memory, or from ``stored_of`` on a miss.
 

@@ -1,46 +1,57 @@
 """Bounded memory of the event ids a user has already had processed.
 
 Producers retry, and a worker that crashes replays what it had not committed:
-at-least-once delivery means the same ``event_id`` can arrive twice. Each user
-keeps the ids of their last ``capacity`` events, each with the offset of the
-message it came in. An id seen before is
+at-least-once delivery means the same ``event_id`` can arrive twice. Two
+different things are remembered, each for its own kind of repeat.
 
-* a **duplicate** when it arrives in a different message (a producer retry):
-  dropped;
-* a **replay** when it arrives again in the very same message (same offset):
-  the worker crashed after saving its state but perhaps before its output got
-  out, so the output is produced again (at-least-once output, nothing lost).
+* **Replays** come back in the very message they came in the first time, from
+  the user's own partition. The memory keeps the position (partition, offset)
+  of the last message that changed the user's state: a message at or before it
+  in the same partition is a replay (:meth:`RecentEventIds.replayed`), however
+  long ago it was processed and however many ids have been forgotten since. Its
+  events are never folded twice; its output is produced again, since the crash
+  may have come before it got out.
+* **Duplicates** (a producer's retry, a re-publish) come in a later message. The
+  memory keeps the ids of the user's recent events, each with the offset of its
+  message and its event time. An id seen before is a *duplicate* when it comes
+  in a different message, and a *replay* when in the same one (:meth:`add`).
+
+How long an id is kept. An event older than the user's newest by more than the
+allowed lateness is refused as too late before dedupe, so an id is useful only
+while its event lies within the lateness: :meth:`forget_before` drops the
+others. At most ``capacity`` ids are kept (the oldest go first): a user sending
+more than ``capacity`` events within one lateness window could have a late
+duplicate of the oldest counted again. A typical listener sends a few events a
+minute, so their memory holds a handful of ids.
 
 Each id is kept as a 64-bit fingerprint: the first 8 bytes of its BLAKE2b
 hash, an int. A new event is taken for a duplicate only if its fingerprint
 equals one of the ``n`` remembered ones: a chance of about ``n / 2**64`` per new
 event (1.4e-17 at ``n = 256``; one false duplicate expected in some 7 * 10**16
-events of users who keep 256 ids).
+events even of users who fill the memory).
 
-How many ids to keep. Every event of one message, and of the messages a crash
-may replay (those after the last committed offset), must still be remembered
-when it comes again, or a replayed event would count twice; so ``capacity``
-should exceed the events one user sends within a commit interval and within a
-producer's retry time, with room to spare. (An event older than the allowed
-lateness is refused before dedupe, so remembering it longer serves no one.)
+Saved state: the fingerprints as one base64 column (8 bytes each); the offsets
+as deflated steps from one to the next (:func:`_pack_offsets`; the events of one
+message share theirs, so a batch costs next to nothing); the event times as
+steps back from the newest, varints of 1 to 3 bytes within the lateness; and the
+last position.
 
-Saved state: the fingerprints as one base64 column (8 bytes each), and the
-offsets as deflated steps from one to the next (:func:`_pack_offsets`): the
-events of one message share theirs, so a batch costs next to nothing; messages
-of one event cost 1 to 4 bytes each, as the user's messages lie up to 256,
-65,536 or more offsets apart in their partition.
-
-Memory bound: ``capacity`` fingerprints and offsets; saved, about ``11 *
-capacity`` characters plus up to 5 per message they came in (2.8 to 4.1 KB at
-the default 256).
+Memory bound: ``capacity`` fingerprints, offsets and times, and one position;
+saved, about ``16 * capacity`` characters at most (4.1 KB at the default 256),
+about 16 per event within the lateness for most users.
 
 >>> ids = RecentEventIds(capacity=2)
->>> ids.add("a", offset=1), ids.add("a", offset=2), ids.add("a", offset=1)
+>>> ids.add("a", offset=1, ts_ms=10), ids.add("a", 2, 10), ids.add("a", 1, 10)
 ('new', 'duplicate', 'replay')
->>> ids.add("b", 3), ids.add("c", 4), ids.add("a", 5)
+>>> ids.add("b", 3, 20), ids.add("c", 4, 30), ids.add("a", 5, 40)
 ('new', 'new', 'new')
->>> RecentEventIds.from_state(ids.to_state(), capacity=2).add("c", 9)
-'duplicate'
+>>> ids.applied(partition=0, offset=5); ids.replayed(0, 4), ids.replayed(1, 4)
+(True, False)
+>>> restored = RecentEventIds.from_state(ids.to_state(), capacity=2)
+>>> restored.add("c", 9, 30), restored.replayed(0, 5)
+('duplicate', True)
+>>> restored.forget_before(35); len(restored)
+1
 """
 
 from __future__ import annotations
@@ -54,8 +65,13 @@ from hashlib import blake2b
 from itertools import accumulate
 from typing import Any, Literal
 
-STATE_VERSION = 3
-#: Version 2 kept the same fingerprints, with every offset as a full 8-byte int.
+from features.base import pack_unsigned, unpack_unsigned
+
+STATE_VERSION = 4
+#: Version 3 had no event times and no last position; version 2 also kept every
+#: offset as a full 8-byte int. Both restore: their ids with the newest time
+#: known (forgotten once the lateness has passed it), and no position.
+_NO_TIMES_VERSION = 3
 _OFFSETS_UNPACKED_VERSION = 2
 
 Verdict = Literal["new", "duplicate", "replay"]
@@ -71,52 +87,89 @@ def fingerprint(event_id: str) -> int:
 
 
 class RecentEventIds:
-    """The last ``capacity`` distinct event ids of one user, oldest first, with offsets.
+    """The recent distinct event ids of one user, oldest first, with their offsets and
+    event times; and the position of the last message applied.
 
-    Memory bound: ``capacity`` fingerprints and offsets (ints); saved, see the module
-    docstring.
+    Memory bound: ``capacity`` fingerprints, offsets and times (ints); saved, see
+    the module docstring.
     """
 
-    __slots__ = ("_offsets", "capacity")
+    __slots__ = ("_seen", "capacity", "last_position")
 
     def __init__(self, capacity: int = 256) -> None:
         if capacity <= 0:
             raise ValueError(f"capacity must be > 0, got {capacity}")
         self.capacity = capacity
-        self._offsets: dict[int, int] = {}  # fingerprint -> offset; insertion-ordered: oldest first
+        # fingerprint -> (offset, event time); insertion-ordered: oldest first.
+        self._seen: dict[int, tuple[int, int]] = {}
+        #: ``(partition, offset)`` of the last message applied to the state, if any.
+        self.last_position: tuple[int, int] | None = None
 
-    def add(self, event_id: str, offset: int) -> Verdict:
-        """Remember ``event_id`` as having come in the message at ``offset``."""
+    def add(self, event_id: str, offset: int, ts_ms: int) -> Verdict:
+        """Remember ``event_id`` (of event time ``ts_ms``) as having come in the message
+        at ``offset``."""
         key = fingerprint(event_id)
-        seen_at = self._offsets.get(key)
-        if seen_at is not None:
-            return "replay" if seen_at == offset else "duplicate"
-        self._offsets[key] = offset
-        if len(self._offsets) > self.capacity:
-            del self._offsets[next(iter(self._offsets))]
+        seen = self._seen.get(key)
+        if seen is not None:
+            return "replay" if seen[0] == offset else "duplicate"
+        self._seen[key] = (offset, ts_ms)
+        if len(self._seen) > self.capacity:
+            del self._seen[next(iter(self._seen))]
         return "new"
 
+    def recall(self, event_id: str, offset: int) -> Verdict | None:
+        """What :meth:`add` said of ``event_id`` in the message at ``offset``: "replay"
+        if it was new there, "duplicate" if it came earlier; None if forgotten."""
+        seen = self._seen.get(fingerprint(event_id))
+        if seen is None:
+            return None
+        return "replay" if seen[0] == offset else "duplicate"
+
+    def applied(self, partition: int, offset: int) -> None:
+        """Record that the message at ``partition``/``offset`` changed the state."""
+        self.last_position = (partition, offset)
+
+    def replayed(self, partition: int, offset: int) -> bool:
+        """Whether the message at ``partition``/``offset`` was applied already: it lies
+        at or before the last one applied, in the same partition."""
+        last = self.last_position
+        return last is not None and last[0] == partition and offset <= last[1]
+
+    def forget_before(self, ts_ms: int) -> None:
+        """Drop the ids of events older than ``ts_ms`` (past the allowed lateness)."""
+        if any(ts < ts_ms for _, ts in self._seen.values()):
+            self._seen = {key: seen for key, seen in self._seen.items() if seen[1] >= ts_ms}
+
     def __len__(self) -> int:
-        return len(self._offsets)
+        return len(self._seen)
 
     def to_state(self) -> dict[str, Any]:
-        """JSON-safe, versioned state: ``ids`` (base64, 8 bytes each, oldest first) and
-        their ``offsets`` (:func:`_pack_offsets`)."""
+        """JSON-safe, versioned state: ``ids`` (base64, 8 bytes each, oldest first),
+        their ``offsets`` (:func:`_pack_offsets`) and ``times`` (the newest, then
+        varint steps back from it), and the ``last`` position (or null)."""
+        times = [ts for _, ts in self._seen.values()]
+        newest = max(times, default=0)
         return {
             "v": STATE_VERSION,
-            "ids": _pack_fingerprints(self._offsets),
-            "offsets": _pack_offsets(self._offsets.values()),
+            "ids": _pack_fingerprints(self._seen),
+            "offsets": _pack_offsets(offset for offset, _ in self._seen.values()),
+            "times": [newest, pack_unsigned([newest - ts for ts in times])],
+            "last": None if self.last_position is None else list(self.last_position),
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any] | None, capacity: int = 256) -> RecentEventIds:
-        """Rebuild from :meth:`to_state` (or a version 2 state); ``None`` gives an empty
-        memory; ``ValueError`` names any other version. The newest ``capacity`` are kept."""
+    def from_state(
+        cls, state: dict[str, Any] | None, capacity: int = 256, untimed_ts_ms: int = 2**62
+    ) -> RecentEventIds:
+        """Rebuild from :meth:`to_state` (or a version 2 or 3 state); ``None`` gives an
+        empty memory; ``ValueError`` names any other version. The newest ``capacity``
+        are kept. The ids of versions without event times take ``untimed_ts_ms``
+        (the user's newest event time: no id is forgotten before its time)."""
         memory = cls(capacity)
         if state is None:
             return memory
         version = state.get("v")
-        if version == STATE_VERSION:
+        if version in (STATE_VERSION, _NO_TIMES_VERSION):
             offsets = _unpack_offsets(state["offsets"])
         elif version == _OFFSETS_UNPACKED_VERSION:
             packed = base64.b64decode(state["offsets"])
@@ -124,15 +177,27 @@ class RecentEventIds:
         else:
             raise ValueError(
                 f"RecentEventIds state has version {version!r}; this code reads versions "
-                f"{_OFFSETS_UNPACKED_VERSION} and {STATE_VERSION}"
+                f"{_OFFSETS_UNPACKED_VERSION} to {STATE_VERSION}"
             )
         fingerprints = _unpack_fingerprints(state["ids"])
-        if len(fingerprints) != len(offsets):
+        times = _times(state, len(fingerprints), untimed_ts_ms)
+        if not len(fingerprints) == len(offsets) == len(times):
             raise ValueError(
-                f"RecentEventIds state has {len(fingerprints)} ids for {len(offsets)} offsets"
+                f"RecentEventIds state has {len(fingerprints)} ids for {len(offsets)} offsets "
+                f"and {len(times)} times"
             )
-        memory._offsets = dict(list(zip(fingerprints, offsets, strict=True))[-capacity:])
+        seen = zip(fingerprints, zip(offsets, times, strict=True), strict=True)
+        memory._seen = dict(list(seen)[-capacity:])
+        last = state.get("last")
+        memory.last_position = None if last is None else (int(last[0]), int(last[1]))
         return memory
+
+
+def _times(state: dict[str, Any], n: int, untimed_ts_ms: int) -> list[int]:
+    if "times" not in state:
+        return [untimed_ts_ms] * n
+    newest, steps = state["times"]
+    return [newest - step for step in unpack_unsigned(steps)]
 
 
 def _pack_fingerprints(fingerprints: Iterable[int]) -> str:

@@ -2,8 +2,8 @@
 
 One value per user in one changelogged table, so a batch of that user's events
 changes their state in one changelog record: after a crash the restored state
-either includes a batch (its event ids are then replays, not folded again) or
-does not (the batch is processed again). Either way no event counts twice.
+either includes a batch (it is then a replay, not folded again) or does not
+(the batch is processed again). Either way no event counts twice.
 
 Track statistics live in a second table, fed by a topic keyed by ``track_id``.
 That topic is written at least once, so each record carries its position in
@@ -11,10 +11,14 @@ the user stream it came from (partition, offset, index); a track keeps the
 highest position applied per source partition and skips anything at or below
 it. Memory: one ``[offset, index]`` pair per source partition and track.
 
+>>> from features import TrackInfo
 >>> state = UserState.empty(dedupe_capacity=8)
->>> state.seen.add("e1", offset=7), state.remember_track("t1"), state.recent_tracks
-('new', None, ['t1'])
->>> UserState.from_state(state.to_state(), dedupe_capacity=8).seen.add("e1", offset=9)
+>>> play = {"type": "play", "track_id": "t1", "ts": 0, "ms_played": 1}
+>>> state.seen.add("e1", offset=7, ts_ms=0), state.features.update(play, None)
+('new', True)
+>>> state.recent_tracks
+['t1']
+>>> UserState.from_state(state.to_state(), dedupe_capacity=8).seen.add("e1", 9, 0)
 'duplicate'
 >>> track = TrackState.empty()
 >>> track.first_time(partition=2, offset=40, index=0), track.first_time(2, 40, 0)
@@ -29,45 +33,47 @@ from typing import Any
 from features import TrackFeatures, UserFeatureConfig, UserFeatures
 from streams.state.dedupe import RecentEventIds
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 TRACK_STATE_VERSION = 2
-RECENT_TRACKS = 50
+#: Versions restored. 5 and 4 also kept a list of recent tracks (now read from the
+#: features' last plays); 2 had no features (they start empty). 3 held the first
+#: feature layout.
+_RESTORED_VERSIONS = (2, 4, 5, STATE_VERSION)
 
 
 @dataclass
 class UserState:
-    """Recent event ids (dedupe), recently heard tracks, and rolling features.
+    """Recent event ids and the last message applied (dedupe), and rolling features.
 
     Memory bound: the sum of its parts' bounds: ``dedupe_capacity`` fingerprints
-    (:mod:`streams.state.dedupe`; about 2.8 KB of state at 256), ``RECENT_TRACKS``
-    track ids, and :class:`features.UserFeatures` (some 3.5 KB after 1,000 events).
-
-    Versions restored: 5; 4, whose parts (dedupe and features) are converted by
-    their own ``from_state``; and 2, which had no features (they start empty).
+    (:mod:`streams.state.dedupe`: the ids within the allowed lateness, a handful
+    for most users) and :class:`features.UserFeatures` (some 3 KB of JSON after
+    1,000 events). :mod:`streams.state.codec` stores it deflated.
     """
 
     seen: RecentEventIds
-    recent_tracks: list[str]
     features: UserFeatures
 
     @classmethod
     def empty(
         cls, dedupe_capacity: int = 256, config: UserFeatureConfig | None = None
     ) -> UserState:
-        return cls(RecentEventIds(dedupe_capacity), [], UserFeatures(config or UserFeatureConfig()))
+        return cls(RecentEventIds(dedupe_capacity), UserFeatures(config or UserFeatureConfig()))
 
-    def remember_track(self, track_id: str) -> None:
-        """Most recent last; at most ``RECENT_TRACKS`` kept."""
-        if track_id in self.recent_tracks:
-            self.recent_tracks.remove(track_id)
-        self.recent_tracks.append(track_id)
-        del self.recent_tracks[:-RECENT_TRACKS]
+    @property
+    def recent_tracks(self) -> list[str]:
+        """The tracks played most recently (``config.recent_k``), most recent last."""
+        return list(reversed(self.features.read_last_tracks()))
+
+    def forget_too_late_ids(self) -> None:
+        """Drop the event ids no longer needed: their events are past the lateness."""
+        features = self.features
+        self.seen.forget_before(features.latest_ts_ms - features.config.lateness_ms)
 
     def to_state(self) -> dict[str, Any]:
         return {
             "v": STATE_VERSION,
             "seen": self.seen.to_state(),
-            "recent": self.recent_tracks,
             "features": self.features.to_state(),
         }
 
@@ -82,16 +88,15 @@ class UserState:
         if state is None:
             return cls.empty(dedupe_capacity, config)
         version = state.get("v")
-        if version not in (2, 4, STATE_VERSION):  # 3 held the first feature layout
+        if version not in _RESTORED_VERSIONS:
             raise ValueError(
                 f"UserState state has version {version!r}; this code reads versions "
-                f"2, 4 and {STATE_VERSION}"
+                f"{', '.join(map(str, _RESTORED_VERSIONS))}"
             )
-        seen = RecentEventIds.from_state(state["seen"], dedupe_capacity)
-        # Version 2 had no features: they start empty rather than failing the restore.
         stored = state.get("features")
         features = UserFeatures.from_state(stored, config) if stored else UserFeatures(config)
-        return cls(seen, list(state["recent"]), features)
+        seen = RecentEventIds.from_state(state["seen"], dedupe_capacity, features.latest_ts_ms)
+        return cls(seen, features)
 
 
 @dataclass

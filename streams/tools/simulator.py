@@ -26,6 +26,12 @@ Two clocks:
   gaps in ``ts`` say nothing about ``ms_played`` or inactivity; sessions are
   told by ``session_id``.
 
+  With ``clock="story"`` the event time is the story clock itself: each
+  listener's events lie as far apart as their listening does (a heavy listener
+  sends some 20 events a day), and ``events_per_second`` is unused. That is the
+  stream of one listener as a worker sees it over weeks, for measuring what a
+  user's state grows to.
+
 No Kafka here, and no global random state: the same config gives the same
 events, byte for byte (on one platform and Python version).
 
@@ -71,6 +77,8 @@ DEVICES: Final = ("mobile", "desktop", "speaker", "car", "tv")
 CONTEXT_TYPES: Final = ("playlist", "album", "radio", "editorial", "search")
 #: When a user listens, in their local time.
 HOUR_PROFILES: Final = ("morning", "daytime", "evening", "night")
+#: Event-time clocks: the stream's (story time squeezed to a rate), or the story's.
+CLOCKS: Final = ("stream", "story")
 #: The least story-time inactivity between two sessions of one user.
 SESSION_GAP_MS: Final = 30 * 60 * 1000
 #: The newest release year in the catalog.
@@ -118,7 +126,8 @@ class PopulationConfig:
     """The knobs of the synthetic world; every value is checked on construction.
 
     ``start_ts_ms`` is the event time of the first event (and the start of the
-    story clock); ``events_per_second`` is the mean rate in event time.
+    story clock); ``events_per_second`` is the mean rate in event time, for the
+    ``"stream"`` clock; the ``"story"`` clock stamps each event with its story time.
 
     >>> PopulationConfig(n_users=10).n_users
     10
@@ -134,8 +143,11 @@ class PopulationConfig:
     n_artists: int = 300
     start_ts_ms: int = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     events_per_second: float = 200.0
+    clock: str = "stream"
 
     def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {CLOCKS}, got {self.clock!r}")
         for name in ("seed", "n_users", "n_tracks", "n_artists", "start_ts_ms"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -268,7 +280,9 @@ class Population:
         users_rng = random.Random(f"tunestream-users:{cfg.seed}")
         self.users: list[User] = [_make_user(users_rng, i, self._world) for i in range(cfg.n_users)]
         identity = (cfg.seed, cfg.n_users, cfg.n_tracks, cfg.n_artists, cfg.start_ts_ms)
-        identity_text = f"{identity}:{float(cfg.events_per_second)!r}"  # equal configs, equal ids
+        identity_text = f"{identity}:{float(cfg.events_per_second)!r}"
+        if cfg.clock != "stream":  # ids of the stream clock stay as they were
+            identity_text += f":{cfg.clock}"  # equal configs, equal ids
         digest = blake2b(identity_text.encode(), digest_size=4).hexdigest()
         #: Every event id and session id starts with it: distinct for any other config,
         #: so two runs started at different times never share an id.
@@ -504,6 +518,8 @@ class _Run:
         self.rng = random.Random(f"tunestream-events:{cfg.seed}")
         self.prefix = population.id_prefix
         self.clock_ms = float(cfg.start_ts_ms)
+        self.squeezed = cfg.clock == "stream"
+        self.start_ms = cfg.start_ts_ms
         self.mean_gap_ms = 1000.0 / cfg.events_per_second
         self.count = 0
         self.listeners = [_Listener(user, self.world) for user in population.users]
@@ -531,7 +547,7 @@ class _Run:
             "user_id": listener.user_id,
             "track_id": self.world.track_ids[listener.track],
             "type": listener.kind,
-            "ts": int(self.clock_ms),
+            "ts": int(self.clock_ms if self.squeezed else max(story_ms, self.start_ms)),
             "ms_played": listener.ms_played,
             "session_id": listener.session_id,
             "context": context,

@@ -79,7 +79,8 @@ class Worker:
             "users",
             partitions=settings.partitions,
             key_type=bytes,  # raw: the message key, the user_id
-            help="per-user state: recent event ids, tracks and rolling features",
+            value_type=bytes,  # raw: streams.state.codec's deflated JSON
+            help="per-user state: recent event ids, the last message applied, rolling features",
         )
         self.tracks = app.Table(
             "tracks",
@@ -241,6 +242,8 @@ class Worker:
             events.labels(type=accepted["type"], outcome="ok").inc()
         for duplicate in outcome.duplicates:
             events.labels(type=duplicate["type"], outcome="duplicate").inc()
+        for skipped in outcome.replays_skipped:
+            events.labels(type=skipped["type"], outcome="replay_skipped").inc()
         for rejection in outcome.rejections:
             kind = "too_late" if rejection.reason == "too_late" else "invalid"
             events.labels(type=_event_type(rejection.event), outcome=kind).inc()

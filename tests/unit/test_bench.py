@@ -26,7 +26,6 @@ from streams.tools.bench import (
     classify,
     drain_rate,
     figure_rows,
-    first_active_user,
     format_plain,
     messages_of,
     percentile,
@@ -35,6 +34,7 @@ from streams.tools.bench import (
     stage_shares,
 )
 from streams.tools.cli import main
+from streams.tools.state_size import first_active_user
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -170,7 +170,8 @@ RESULT = {
     "latency_rate": 1000.0,
     "latency_duration_s": 20.0,
     "latency_lists": 4321,
-    "bytes_per_user": 6656,
+    "bytes_per_user": 1861,
+    "bytes_per_user_squeezed": 4884,
     "ready_s": 4.6,
     "ready_s_each": [4.5, 4.6, 4.9],
     "cpu_count": 2,
@@ -186,7 +187,8 @@ def test_figure_rows_show_every_figure_once() -> None:
     assert rows["Faust no-op agent, messages/s"] == "7,000"
     assert rows["single-event worker / no-op"] == "0.49"
     assert rows["end-to-end latency p50 / p99"] == "148 / 172 ms"
-    assert rows["stored state per active user"] == "6,656 bytes"
+    assert rows["stored state per active user"] == "1,861 bytes"
+    assert rows["stored state, dedupe memory full"] == "4,884 bytes"
     assert rows["worker start to /readyz 200"] == "4.6 s"
     assert rows["machine"] == "2 CPUs"
     skipped = dict(RESULT, latency_p50_ms=None, latency_p99_ms=None)

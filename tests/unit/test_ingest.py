@@ -14,7 +14,7 @@ from streams.contracts.events import EventDecoder, Rejection
 from streams.pipeline.ingest import Source, dead_letter, ingest_message
 from streams.settings import dead_letter_bytes_at_most
 from streams.state.dedupe import RecentEventIds
-from streams.state.keyed_state import RECENT_TRACKS, TrackState, UserState
+from streams.state.keyed_state import TrackState, UserState
 from tests.factories import NOW_MS, make_event
 from tests.unit.features.test_user import assert_close
 
@@ -60,10 +60,14 @@ def test_skipped_tracks_are_not_remembered_as_heard() -> None:
 
 def test_recent_tracks_are_bounded_and_most_recent_last() -> None:
     state = UserState.empty()
-    for i in range(RECENT_TRACKS + 10):
-        state.remember_track(f"t{i}")
-    state.remember_track("t20")
-    assert len(state.recent_tracks) == RECENT_TRACKS
+    bound = state.features.config.recent_k
+    plays = [
+        make_event(event_id=f"e{i}", track_id=f"t{i}", ts=NOW_MS + i) for i in range(bound + 10)
+    ]
+    plays.append(make_event(event_id="again", track_id="t20", ts=NOW_MS + bound + 10))
+    for offset, play in enumerate(plays):
+        ingest_message(DECODER, state, b"u1", orjson.dumps(play), offset)
+    assert len(state.recent_tracks) == bound
     assert state.recent_tracks[-1] == "t20"
 
 
@@ -73,26 +77,50 @@ def test_recent_ids_flag_exactly_the_ids_within_capacity(ids: list[str], capacit
     window: list[str] = []  # brute force: the last `capacity` distinct new ids
     for event_id in ids:
         expected_new = event_id not in window
-        assert (memory.add(event_id, offset=0) == "new") is expected_new
+        assert (memory.add(event_id, offset=0, ts_ms=0) == "new") is expected_new
         if expected_new:
             window = [*window, event_id][-capacity:]
     assert len(memory) == len(window)
 
 
-@given(st.lists(st.tuples(st.text(max_size=4), st.integers(0, 2**63 - 1) | st.integers(0, 9))))
-def test_recent_ids_restore_with_their_offsets_in_any_order(ids: list[tuple[str, int]]) -> None:
+OFFSETS = st.integers(0, 2**63 - 1) | st.integers(0, 9)
+TIMES = st.integers(NOW_MS - 10**9, NOW_MS) | st.integers(0, 2**62)
+
+
+@given(
+    st.lists(st.tuples(st.text(max_size=4), OFFSETS, TIMES)),
+    st.none() | st.tuples(st.integers(0, 99), OFFSETS),
+)
+def test_recent_ids_restore_with_their_offsets_and_times_in_any_order(
+    ids: list[tuple[str, int, int]], last: tuple[int, int] | None
+) -> None:
     memory = RecentEventIds(capacity=16)
-    for event_id, offset in ids:
-        memory.add(event_id, offset)
+    for event_id, offset, ts in ids:
+        memory.add(event_id, offset, ts)
+    if last is not None:
+        memory.applied(*last)
     restored = RecentEventIds.from_state(orjson.loads(orjson.dumps(memory.to_state())), 16)
-    assert restored._offsets == memory._offsets
+    assert restored._seen == memory._seen
+    assert restored.last_position == memory.last_position
+
+
+@given(st.lists(st.tuples(st.text(max_size=3), st.integers(0, 10**6))), st.integers(0, 10**6))
+def test_forgetting_keeps_exactly_the_ids_at_or_after_the_horizon(
+    ids: list[tuple[str, int]], horizon: int
+) -> None:
+    memory = RecentEventIds(capacity=64)
+    for offset, (event_id, ts) in enumerate(ids):
+        memory.add(event_id, offset, ts)
+    kept_before = {key: seen for key, seen in memory._seen.items() if seen[1] >= horizon}
+    memory.forget_before(horizon)
+    assert memory._seen == kept_before
 
 
 def test_recent_ids_of_version_2_restore_and_other_versions_are_refused() -> None:
     # Version 2 packed every offset as 8 bytes; the fingerprints are the same.
     old = {"v": 2, "ids": "G11eUfVPDwT+0TUILw7/eA==", "offsets": "AAAAAAAAACkAAAAAAAAAKg=="}
     restored = RecentEventIds.from_state(old)
-    assert [restored.add("e1", 41), restored.add("e2", 50)] == ["replay", "duplicate"]
+    assert [restored.add("e1", 41, 0), restored.add("e2", 50, 0)] == ["replay", "duplicate"]
     with pytest.raises(ValueError, match="RecentEventIds state has version 1; this code reads"):
         RecentEventIds.from_state({**old, "v": 1})
 
@@ -129,8 +157,40 @@ def test_a_version_4_user_state_restores_with_the_same_features_ids_and_tracks()
     at = NOW_MS + 3_600_000
     assert_close(restored.features.read(at), folded_now.read(at), rel=1e-12)
     assert restored.recent_tracks == ["t1"]
-    assert [restored.seen.add("e1", 41), restored.seen.add("e2", 99)] == ["replay", "duplicate"]
-    assert restored.to_state()["v"] == 5
+    assert [restored.seen.add("e1", 41, 0), restored.seen.add("e2", 99, 0)] == [
+        "replay",
+        "duplicate",
+    ]
+    assert restored.to_state()["v"] == 6
+
+
+#: A version 5 user state as the previous release saved it: the same play (offset
+#: 41) and skip (offset 42), folded by that release's ``ingest_message``.
+VERSION_5_STATE = orjson.loads(
+    b'{"v":5,"seen":{"v":3,"ids":"G11eUfVPDwT+0TUILw7/eA==","offsets":[41,"BYwQA"]},'
+    b'"recent":["t1"],"features":{"v":2,"at":1767225660000,"seen":[2,0],"counts":{'
+    b'"1h":"jLOhJ+ih7z8AAAAAAADwPwAAAAAAAAAA","1d":"Ne0vxg787z8AAAAAAADwPwAAAAAAAAAA",'
+    b'"7d":"NBuOy2//7z8AAAAAAADwPwAAAAAAAAAA"},'
+    b'"week":"Z9qTsoTM4D+aDcflt///PzQbjstv/+8/NBuOy2//7z8","artists":["a1"],"known":1,'
+    b'"first":"4dQD","affinity":["AA","NBuOy2//7z8"],"last_artists":["AA","4NQD"],'
+    b'"last_tracks":[["t1"],"4NQD"],"genres":[["jazz"],"NBuOy2//7z8"],'
+    b'"hours":["AA","80xT+e3//z8"],"days":["Aw","80xT+e3//z8"],'
+    b'"devices":[["phone"],"5Zmm8tv/7z8"],"context_types":[[],""],'
+    b'"session":{"v":2,"start":1767225600000,"steps":"4NQD","kinds":"AAM",'
+    b'"contexts":[["phone",""],["",""]],"dropped":[0,null]}}}'
+)
+
+
+def test_a_version_5_user_state_restores_its_ids_with_the_newest_time() -> None:
+    restored = UserState.from_state(VERSION_5_STATE, dedupe_capacity=8)
+    assert restored.recent_tracks == ["t1"] and restored.features.events_seen == 2
+    assert restored.seen.recall("e1", 41) == "replay"
+    assert restored.seen.recall("e2", 99) == "duplicate"
+    # Kept until the lateness has passed the user's newest event, then forgotten.
+    restored.seen.forget_before(restored.features.latest_ts_ms)
+    assert len(restored.seen) == 2
+    restored.seen.forget_before(restored.features.latest_ts_ms + 1)
+    assert len(restored.seen) == 0
 
 
 def test_a_user_state_of_an_unknown_version_is_refused_naming_it() -> None:
@@ -174,6 +234,49 @@ def test_replayed_events_go_out_again_but_are_not_folded_twice() -> None:
     replay = ingest_message(DECODER, restored, b"u1", raw, offset=41)
     assert len(first.folded) == 2 and len(replay.accepted) == 2 and replay.folded == []
     assert restored.features.events_seen == 2
+
+
+def test_a_replay_folds_nothing_even_after_its_ids_are_forgotten() -> None:
+    # A consumer-group rewind replays messages long applied: nothing counts twice.
+    state = UserState.empty()
+    messages = [
+        (
+            offset,
+            orjson.dumps(
+                make_event(event_id=f"e{offset}", ts=NOW_MS - 1_200_000 + offset * 120_000)
+            ),
+        )
+        for offset in range(10)
+    ]
+    for offset, raw in messages:
+        ingest_message(DECODER, state, b"u1", raw, offset, partition=3)
+    before = state.to_state()
+    assert len(state.seen) < 10  # the early ids are past the lateness: forgotten
+    replays = [ingest_message(DECODER, state, b"u1", raw, o, partition=3) for o, raw in messages]
+    assert state.to_state() == before
+    assert all(replay.folded == [] and replay.rejections == [] for replay in replays)
+    # Remembered ids go out again; forgotten ones, now too late, are skipped.
+    assert [len(r.accepted) for r in replays] == [0] * 7 + [1] * 3
+    assert [len(r.replays_skipped) for r in replays] == [1] * 7 + [0] * 3
+
+
+def test_a_message_of_another_partition_is_never_taken_for_a_replay() -> None:
+    state = UserState.empty()
+    ingest_message(DECODER, state, b"u1", orjson.dumps(make_event(event_id="a")), 50, partition=1)
+    later = make_event(event_id="b", ts=NOW_MS + 1)
+    outcome = ingest_message(DECODER, state, b"u1", orjson.dumps(later), 7, partition=2)
+    assert outcome.folded == [later]
+    assert state.seen.last_position == (2, 7)
+
+
+def test_an_accepted_event_replayed_after_newer_ones_goes_out_again_not_to_the_dlq() -> None:
+    state = UserState.empty()
+    first = orjson.dumps(make_event(event_id="a", ts=NOW_MS))
+    ingest_message(DECODER, state, b"u1", first, 1)
+    newer = make_event(event_id="b", ts=NOW_MS + 240_000)
+    ingest_message(DECODER, state, b"u1", orjson.dumps(newer), 2)
+    replay = ingest_message(DECODER, state, b"u1", first, 1)
+    assert [e["event_id"] for e in replay.accepted] == ["a"] and replay.rejections == []
 
 
 def test_too_late_event_is_rejected_with_its_lag_and_a_replay_of_it_is_rejected_again() -> None:

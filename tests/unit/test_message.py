@@ -22,6 +22,7 @@ from streams.pipeline import message as message_module
 from streams.pipeline.ingest import Source, dead_letter
 from streams.pipeline.message import MessagePlanner, PlannerConfig
 from streams.pipeline.refresh import RefreshThrottle
+from streams.state.codec import decode_state
 from streams.state.keyed_state import UserState
 from tests.factories import NOW_MS, make_event
 
@@ -180,5 +181,6 @@ def test_replayed_message_goes_out_again_from_the_stored_state() -> None:
     again = p.plan(b"u1", value, SOURCE, first.state)
     assert [o.topic for o in again.outputs][:2] == ["clean", "by-track"]
     assert again.outcome.folded == []
-    state = UserState.from_state(again.state)
+    assert again.state is not None
+    state = UserState.from_state(decode_state(again.state))
     assert state.features.events_seen == 1

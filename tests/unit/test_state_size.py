@@ -1,84 +1,73 @@
 """The stored state of a typical active user: small, and restored exactly.
 
-A typical active user is a simulated listener after 1,000 events, each folded
-as the worker folds it (:func:`streams.pipeline.ingest.ingest_message`, one
-message per event, at the offset it would have in a partition shared with the
-other users). ``benchmarks/features.py`` measures the same state.
-
-The budget per part. The dedupe memory holds 256 fingerprints of 64 bits: 2,048
-bytes of hash, 2,731 characters of base64, plus 1 or 2 bytes of offset per id
-(one message per event). The features and the recently heard tracks take about
-as much again.
+A typical active user is a simulated heavy listener after 1,000 events over
+weeks, each ingested as the worker ingests it (:mod:`streams.tools.state_size`).
+Its budget is 2 KB as the changelog stores it (deflated JSON). The squeezed
+user sends the same events within minutes, so every id is within the lateness
+and the dedupe memory is full: 256 fingerprints of 8 bytes, about 15 characters
+each with their offset and time (under 17), which deflate cannot shrink (they are random).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
-
 import orjson
 import pytest
 
-from features import TrackInfo, UserFeatures
-from streams.contracts.events import EventDecoder
-from streams.pipeline.ingest import ingest_message
+from features import UserFeatures
+from streams.state.codec import decode_state, encode_state
 from streams.state.keyed_state import UserState
-from streams.tools.simulator import Population, PopulationConfig
+from streams.tools.state_size import stored_bytes, typical_user
 
-EVENTS_PER_USER = 1_000
+TYPICAL_BUDGET = 2_048
 DEDUPE_CAPACITY = 256  # the settings' default (dedupe_ids_per_user)
-#: Bytes of JSON, per part of the state and in all.
-DEDUPE_BUDGET = (8 + 2) * DEDUPE_CAPACITY * 4 // 3 + 50
-FEATURES_BUDGET = 4_000
-TOTAL_BUDGET = 7_500
-
-
-def json_size(value: Any) -> int:
-    return len(orjson.dumps(value))
 
 
 @pytest.fixture(scope="module")
-def typical_user() -> UserState:
-    population = Population(PopulationConfig(seed=3, n_users=20, n_tracks=5000, n_artists=800))
-    catalog = {t.track_id: TrackInfo.from_record(t.to_dict()) for t in population.tracks}
-    events = population.take(25 * EVENTS_PER_USER)
-    busiest, _ = Counter(e["user_id"] for e in events).most_common(1)[0]
-    last_ts = events[-1]["ts"]
-    decoder = EventDecoder(now_ms=lambda: last_ts)
-    state = UserState.empty(DEDUPE_CAPACITY)
-    theirs = [(offset, e) for offset, e in enumerate(events) if e["user_id"] == busiest]
-    for offset, event in theirs[:EVENTS_PER_USER]:
-        outcome = ingest_message(
-            decoder, state, busiest.encode(), orjson.dumps(event), offset, catalog.get
-        )
-        assert outcome.folded == [event]
-    assert state.features.events_seen == EVENTS_PER_USER
+def typical() -> UserState:
+    state = typical_user()
+    assert state.features.events_seen == 1_000
     return state
 
 
-def test_the_state_of_a_typical_active_user_stays_within_its_budget(
-    typical_user: UserState,
-) -> None:
-    state = typical_user.to_state()
-    sizes = {part: json_size(value) for part, value in state.items()}
-    assert sizes["seen"] <= DEDUPE_BUDGET, sizes
-    assert sizes["features"] + sizes["recent"] <= FEATURES_BUDGET, sizes
-    assert json_size(state) <= TOTAL_BUDGET, sizes
+@pytest.fixture(scope="module")
+def squeezed() -> UserState:
+    return typical_user(clock="stream")
 
 
-def test_the_state_of_a_typical_active_user_restores_exactly(typical_user: UserState) -> None:
-    saved = orjson.loads(orjson.dumps(typical_user.to_state()))  # as the changelog holds it
+def test_a_typical_active_user_is_stored_in_at_most_2_kb(typical: UserState) -> None:
+    assert stored_bytes(typical) <= TYPICAL_BUDGET
+
+
+def test_a_typical_user_keeps_only_the_ids_within_the_lateness(typical: UserState) -> None:
+    lateness = typical.features.config.lateness_ms
+    horizon = typical.features.latest_ts_ms - lateness
+    assert 0 < len(typical.seen) < 20
+    assert all(ts >= horizon for _, ts in typical.seen._seen.values())
+
+
+def test_a_user_with_the_dedupe_memory_full_stays_within_its_bound(squeezed: UserState) -> None:
+    assert len(squeezed.seen) == DEDUPE_CAPACITY
+    seen_bytes = len(orjson.dumps(squeezed.to_state()["seen"]))
+    assert seen_bytes <= 17 * DEDUPE_CAPACITY
+    assert stored_bytes(squeezed) <= seen_bytes + TYPICAL_BUDGET
+
+
+@pytest.mark.parametrize("which", ["typical", "squeezed"])
+def test_a_stored_user_restores_exactly(which: str, request: pytest.FixtureRequest) -> None:
+    state: UserState = request.getfixturevalue(which)
+    saved = decode_state(encode_state(state.to_state()))  # as the changelog holds it
     restored = UserState.from_state(saved, DEDUPE_CAPACITY)
     assert restored.to_state() == saved
-    at = typical_user.features.latest_ts_ms
+    at = state.features.latest_ts_ms
     for read_at in (at, at + 3_600_000, at + 30 * 86_400_000):
-        assert restored.features.read(read_at) == typical_user.features.read(read_at)
-    assert restored.recent_tracks == typical_user.recent_tracks
+        assert restored.features.read(read_at) == state.features.read(read_at)
+    assert restored.recent_tracks == state.recent_tracks
+    assert restored.seen.last_position == state.seen.last_position
 
 
-def test_a_restored_user_goes_on_exactly_like_the_live_one(typical_user: UserState) -> None:
+def test_a_restored_user_goes_on_exactly_like_the_live_one(typical: UserState) -> None:
     # The features a restored state reads after more events equal the live state's.
-    live = UserFeatures.from_state(typical_user.features.to_state())
+    live = UserFeatures.from_state(typical.features.to_state())
     restored = UserFeatures.from_state(orjson.loads(orjson.dumps(live.to_state())))
     at = live.latest_ts_ms
     for step, kind in enumerate(["play", "skip", "save"], 1):
