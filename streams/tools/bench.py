@@ -88,6 +88,7 @@ from streams.kafka.producer import EventProducer
 from streams.kafka.security import security_options
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings, env_name
+from streams.tools.console import Reporter, write_tables
 from streams.tools.publish import publish_catalog, simulated_events
 from streams.tools.simulator import Population, PopulationConfig
 from streams.tools.state_size import ARTISTS, STATE_EVENTS, TRACKS, stored_bytes, typical_user
@@ -534,25 +535,6 @@ def profile_rows(profile: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-def format_plain(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: columns padded to their widest cell, two spaces apart.
-
-    >>> print(format_plain(("a", "value"), [("long name", "1"), ("b", "22")]))
-    a          value
-    ---------  -----
-    long name  1
-    b          22
-    """
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True))
-
-    lines = [line(headers), line(["-" * width for width in widths])]
-    lines.extend(line(row) for row in rows)
-    return "\n".join(text.rstrip() for text in lines)
-
-
 def print_tables(result: Mapping[str, Any], out: TextIO) -> None:
     """The figures (and the profile, if measured) as tables: rich on a terminal, else plain."""
     tables = [("tunestream bench", ("figure", "value", "how"), figure_rows(result))]
@@ -563,54 +545,7 @@ def print_tables(result: Mapping[str, Any], out: TextIO) -> None:
             f"py-spy samples, {_number(profile['worker_cpu_us_per_event'])} µs CPU per event)"
         )
         tables.append((title, ("stage", "share of CPU", "µs / event"), profile_rows(profile)))
-    if out.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console(file=out)
-        for title, headers, rows in tables:
-            table = Table(title=title, title_justify="left")
-            for header in headers:
-                numeric = header not in ("figure", "how", "stage")
-                table.add_column(header, justify="right" if numeric else "left")
-            for row in rows:
-                table.add_row(*row)
-            console.print(table)
-        return
-    for index, (title, headers, rows) in enumerate(tables):
-        if index:
-            out.write("\n")
-        out.write(f"{title}\n{format_plain(headers, rows)}\n")
-
-
-# --- progress on stderr ----------------------------------------------------------------------
-
-
-class Reporter:
-    """Progress on stderr: one line per phase; on a terminal also a live count."""
-
-    def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.live = enabled and self.stream.isatty()
-        self._dirty = False
-
-    def phase(self, text: str) -> None:
-        self._clear()
-        if self.enabled:
-            print(f"bench: {text}", file=self.stream, flush=True)
-
-    def progress(self, text: str) -> None:
-        if self.live:
-            self.stream.write(f"\r\x1b[2K  {text}")
-            self.stream.flush()
-            self._dirty = True
-
-    def _clear(self) -> None:
-        if self._dirty:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
-            self._dirty = False
+    write_tables(tables, out, text_columns=("figure", "how", "stage"))
 
 
 # --- processes ------------------------------------------------------------------------------

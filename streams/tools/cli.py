@@ -280,6 +280,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_setting(bench, "partitions", type=_positive_int)
 
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="replay a listening log offline through the models (no Kafka) and score them "
+        "prequentially against baselines; the seeded simulator's stream when no log is given",
+    )
+    evaluate.add_argument(
+        "log", nargs="*", help="log file(s) or folder; none: the simulator's stream"
+    )
+    evaluate.add_argument(
+        "--format",
+        choices=("jsonl", "lastfm", "lastfm-csv", "movielens", "mssd"),
+        default="jsonl",
+        help="the log's format (default jsonl; see the README for each mapping rule)",
+    )
+    evaluate.add_argument(
+        "--catalog", default=None, help="a tunestream catalog (CSV or JSON Lines)"
+    )
+    evaluate.add_argument(
+        "--events",
+        type=_at_least(100),
+        default=20_000,
+        help="simulated events when no log is given (default 20000)",
+    )
+    evaluate.add_argument(
+        "--models",
+        default=None,
+        help="engagement candidates, comma-separated (default all: logistic,fm,tree)",
+    )
+    evaluate.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of tables"
+    )
+
     broker = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     broker.add_argument(
         "--port", type=_port, default=9092, help="loopback port (default 9092; 0: any free port)"
@@ -561,6 +593,44 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from online_models.engagement import CANDIDATES
+    from streams.tools.evaluate import EvaluateOptions, evaluate, print_report
+    from streams.tools.loaders import LoaderError
+
+    known = tuple(CANDIDATES)
+    models = known if args.models is None else _model_names(args.models, known)
+    options = EvaluateOptions(
+        log=tuple(args.log),
+        fmt=args.format,
+        catalog=args.catalog,
+        simulated_events=args.events,
+        models=models,
+    )
+    try:
+        report = evaluate(options)
+    except LoaderError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report, sys.stdout)
+    return 0
+
+
+def _model_names(text: str, known: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise CliError(
+            f"--models: unknown engagement model {', '.join(unknown) or '(none)'}; "
+            f"known: {', '.join(known)}"
+        )
+    return names
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -575,4 +645,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": cmd_broker,
     "features": cmd_features,
     "bench": cmd_bench,
+    "evaluate": cmd_evaluate,
 }

@@ -22,11 +22,9 @@ from streams.tools.bench import (
     TABLE,
     TRACK_AGENT,
     BenchOptions,
-    Reporter,
     classify,
     drain_rate,
     figure_rows,
-    format_plain,
     messages_of,
     percentile,
     print_tables,
@@ -34,6 +32,7 @@ from streams.tools.bench import (
     stage_shares,
 )
 from streams.tools.cli import main
+from streams.tools.console import Reporter, format_plain
 from streams.tools.state_size import first_active_user
 
 

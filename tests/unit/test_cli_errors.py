@@ -191,3 +191,19 @@ def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith("tunestream ")
+
+
+def test_an_unknown_engagement_model_is_named_with_the_known_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    message = one_line_error(capsys, ["evaluate", "--models", "logistic,deep"])
+    assert "unknown engagement model deep; known: logistic, fm, tree" in message
+
+
+def test_a_log_line_that_is_not_an_event_is_named_by_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    log = tmp_path / "events.jsonl"
+    log.write_text('{"event_id": "e1"}\n')
+    message = one_line_error(capsys, ["evaluate", str(log)])
+    assert f"{log}:1" in message

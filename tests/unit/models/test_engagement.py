@@ -1,0 +1,88 @@
+"""Engagement models: labels, examples built before the event, and every candidate's contract."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from features import TrackInfo, UserFeatures
+from online_models.engagement import CANDIDATES, EngagementModel, make_engagement_model
+from online_models.example import (
+    MIN_PLAY_MS,
+    build_example,
+    context_side,
+    engagement_label,
+)
+
+TRACK = TrackInfo("t1", "a1", ("jazz",), duration_ms=200_000)
+
+
+def play(ms_played: int, kind: str = "play", ts: int = 3_600_000, **extra: object) -> dict:
+    return {"type": kind, "track_id": "t1", "ts": ts, "ms_played": ms_played, **extra}
+
+
+@pytest.mark.parametrize(
+    ("event", "track", "label"),
+    [
+        (play(199_000, kind="skip"), TRACK, 0),  # a skip is 0 however long it ran
+        (play(0, kind="save"), TRACK, 1),
+        (play(100_000), TRACK, 1),  # half of the track: heard through
+        (play(99_999), TRACK, 0),  # abandoned early: a soft skip
+        (play(MIN_PLAY_MS), None, 1),  # duration unknown: 30 s counts
+        (play(MIN_PLAY_MS - 1), None, 0),
+    ],
+)
+def test_labels_follow_the_documented_rule(
+    event: dict, track: TrackInfo | None, label: int
+) -> None:
+    assert engagement_label(event, track) == label
+
+
+def test_an_example_is_built_from_what_was_known_before_the_event() -> None:
+    user = UserFeatures()
+    event = play(150_000)
+    before = build_example(user, event, TRACK)
+    assert before["artist_new"] == 1.0 and before["artist_affinity_share"] == 0.0
+    assert "track_last_played_log_s" not in before  # missing, not a made-up value
+    user.update(event, TRACK)
+    after = build_example(user, play(150_000, ts=3_660_000), TRACK)
+    assert after["artist_new"] == 0.0 and after["artist_affinity_share"] == 1.0
+    assert 0.0 < after["track_last_played_log_s"] < 1.0  # a minute ago, scaled
+
+
+def test_hours_lie_on_a_circle_so_midnight_is_next_to_eleven_pm() -> None:
+    hour = 3_600_000
+    midnight, late, noon = (context_side(h * hour, {}) for h in (24, 23, 12))
+
+    def distance(a: dict, b: dict) -> float:
+        return math.dist((a["hour_sin"], a["hour_cos"]), (b["hour_sin"], b["hour_cos"]))
+
+    assert distance(midnight, late) < distance(midnight, noon)
+
+
+def test_device_and_context_type_become_flags() -> None:
+    x = context_side(0, {"device": "car", "context_type": "radio", "hour": 3})
+    assert x["device=car"] == 1.0 and x["context_type=radio"] == 1.0
+    assert not any(name.startswith("hour=") for name in x)
+
+
+def test_unknown_model_names_are_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="known: logistic, fm, tree"):
+        make_engagement_model("deep")
+
+
+@pytest.mark.parametrize("name", sorted(CANDIDATES))
+def test_every_candidate_keeps_the_learn_predict_contract(name: str) -> None:
+    model = make_engagement_model(name)
+    assert isinstance(model, EngagementModel)
+    assert 0.0 <= model.predict_one({}) <= 1.0  # before any learning
+    rng = random.Random(3)
+    for _ in range(1_500):  # a separable signal with noise
+        liked = rng.random() < 0.5
+        x = {"artist_affinity_share": (0.8 if liked else 0.1) + rng.uniform(-0.1, 0.1)}
+        model.learn_one(x, int(liked))
+    liked_p = model.predict_one({"artist_affinity_share": 0.8})
+    disliked_p = model.predict_one({"artist_affinity_share": 0.1})
+    assert 0.0 <= disliked_p < liked_p <= 1.0
