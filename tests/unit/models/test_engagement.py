@@ -8,7 +8,12 @@ import random
 import pytest
 
 from features import TrackInfo, UserFeatures
-from online_models.engagement import CANDIDATES, EngagementModel, make_engagement_model
+from online_models.engagement import (
+    CANDIDATES,
+    EngagementModel,
+    LinearScorer,
+    make_engagement_model,
+)
 from online_models.example import (
     MIN_PLAY_MS,
     build_example,
@@ -86,3 +91,37 @@ def test_every_candidate_keeps_the_learn_predict_contract(name: str) -> None:
     liked_p = model.predict_one({"artist_affinity_share": 0.8})
     disliked_p = model.predict_one({"artist_affinity_share": 0.1})
     assert 0.0 <= disliked_p < liked_p <= 1.0
+
+
+def test_vectorised_scoring_of_500_candidates_equals_rivers_own_predictions() -> None:
+    model = make_engagement_model("logistic")
+    rng = random.Random(11)
+    names = ["artist_affinity_share", "device=car", "u_skip_rate_1d", "hour_sin", "t_trending_log"]
+
+    def example() -> dict[str, float]:
+        return {name: rng.uniform(-1, 1) for name in names if rng.random() < 0.7}
+
+    for _ in range(500):
+        x = example()
+        model.learn_one(x, int(x.get("artist_affinity_share", 0.0) > 0))
+    candidates = [{**example(), "never_seen": 3.0} for _ in range(500)]
+    vectorised = LinearScorer.of(model).score_many(candidates)
+    one_by_one = [model.predict_one(x) for x in candidates]
+    assert vectorised == pytest.approx(one_by_one, rel=1e-9, abs=1e-12)
+
+
+def test_only_a_linear_model_has_a_vectorised_scorer() -> None:
+    with pytest.raises(TypeError, match="tree is not a linear model"):
+        LinearScorer.of(make_engagement_model("tree"))
+
+
+def test_the_shared_part_of_many_candidates_is_counted_once_and_gives_the_same_scores() -> None:
+    model = make_engagement_model("logistic")
+    rng = random.Random(5)
+    for _ in range(300):
+        model.learn_one({"u_skip_rate_1d": rng.uniform(-1, 1), "t_trending_log": rng.random()}, 1)
+    shared = {"u_skip_rate_1d": 0.25, "device=car": 1.0}
+    tracks = [{"t_trending_log": rng.random()} for _ in range(50)]
+    split = LinearScorer.of(model).score_many(tracks, shared=shared)
+    whole = [model.predict_one({**shared, **x}) for x in tracks]
+    assert split == pytest.approx(whole, rel=1e-9, abs=1e-12)
