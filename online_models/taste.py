@@ -43,13 +43,30 @@ True
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
 Vector = NDArray[np.float64]
+
+
+def names_array(names: Iterable[str]) -> NDArray[np.uint8]:
+    """Keys as an array of the UTF-8 bytes of their JSON list (snapshots hold arrays)."""
+    return np.frombuffer(orjson.dumps(list(names)), dtype=np.uint8)
+
+
+def array_names(array: NDArray[Any]) -> list[str]:
+    """The keys of :func:`names_array`; ``ValueError`` if they are not a list of strings."""
+    names = orjson.loads(np.asarray(array, dtype=np.uint8).tobytes())
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ValueError("a key array must hold a JSON list of strings")
+    return names
+
+
 #: ``track_id -> (artist_id, genres)``: what the model needs of the catalog.
 CatalogView = Mapping[str, tuple[str, Sequence[str]]]
 
@@ -193,6 +210,40 @@ class TasteModel:
         logit = max(-30.0, min(30.0, self.score(user, track_id)))
         return float(1.0 / (1.0 + np.exp(-logit))) - label
 
+    def shared_arrays(self) -> dict[str, NDArray[Any]]:
+        """The shared parts (tracks, artists, genres, biases) as named arrays, for a
+        snapshot: each table's rows, and its keys as UTF-8 JSON bytes."""
+        arrays: dict[str, NDArray[Any]] = {}
+        for name, table in (
+            ("tracks", self.tracks),
+            ("artists", self.artists),
+            ("genres", self.genres),
+        ):
+            arrays[f"taste_{name}"] = table.rows[: len(table.index)].copy()
+            arrays[f"taste_{name}_keys"] = names_array(table.index)
+        track_keys = list(self.tracks.index)
+        arrays["taste_bias"] = np.array([self.bias.get(key, 0.0) for key in track_keys])
+        return arrays
+
+    def load_shared(self, arrays: Mapping[str, NDArray[Any]]) -> None:
+        """Take the shared parts of :meth:`shared_arrays` (a snapshot's), replacing ours;
+        ``ValueError`` if their shapes do not fit this model's ``k``."""
+        for name, table in (
+            ("tracks", self.tracks),
+            ("artists", self.artists),
+            ("genres", self.genres),
+        ):
+            keys = array_names(arrays[f"taste_{name}_keys"])
+            rows = np.array(arrays[f"taste_{name}"], dtype=np.float64)  # a writable copy
+            if rows.shape != (len(keys), self.k):
+                raise ValueError(
+                    f"taste_{name}: shape {rows.shape}, expected ({len(keys)}, {self.k})"
+                )
+            table.index = {key: i for i, key in enumerate(keys)}
+            table.rows = rows
+        track_keys = list(self.tracks.index)
+        self.bias = dict(zip(track_keys, map(float, arrays["taste_bias"]), strict=True))
+
     def _parts(self, track_id: str) -> tuple[int, int, list[int]]:
         artist_id, genres = self.catalog.get(track_id, (f"?{track_id}", ()))
         own = self.tracks.row(track_id)
@@ -200,4 +251,4 @@ class TasteModel:
         return own, artist, [self.genres.row(genre) for genre in genres]
 
 
-__all__ = ["CatalogView", "TasteModel", "Vector"]
+__all__ = ["CatalogView", "TasteModel", "Vector", "array_names", "names_array"]
