@@ -54,8 +54,8 @@ class IngestOutcome:
     folded: list[Event] = field(default_factory=list)
     duplicates: list[Event] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    #: Events of a replayed message whose first verdict is forgotten and that are
-    #: now too late: applied or refused before, neither again (see ``ingest_message``).
+    #: Events of an already applied message whose first verdict is forgotten and
+    #: that are now too late: applied or refused before, neither again.
     replays_skipped: list[Event] = field(default_factory=list)
 
 
@@ -80,27 +80,26 @@ def ingest_message(
     ``state`` is updated in place: accepted events' ids are remembered, new events
     folded into its features (with ``track_of`` their catalog entry), and the
     message's position recorded. An event older than the user's newest by more
-    than the allowed lateness is rejected as ``too_late`` before dedupe.
+    than the allowed lateness is rejected as ``too_late``.
 
-    A message at or before the last one applied (a replay, after a crash or a
-    rewind of the consumer group) folds nothing. Each event gets its first
-    verdict again: accepted once more if it was new (its output may not have got
-    out before the crash), a duplicate if it was one. An event whose first verdict
-    is forgotten is accepted again if it is within the lateness, and otherwise
-    skipped (``replays_skipped``): it was applied or refused long before, and
-    neither is repeated.
+    An event remembered from the very same message (a replay, after a crash or
+    a rewind of the consumer group) is accepted again, once, and not folded: its
+    output may not have got out before the crash. An event whose id is forgotten
+    is judged afresh: folded if within the lateness (so a message delivered out
+    of order is never lost), and, if too late, dead-lettered as ``too_late``,
+    unless its message lies at or before the last one applied to the state: it
+    was applied or refused long ago, and neither is repeated (``replays_skipped``).
     """
     events, rejections = decoder.decode(key, value)
     outcome = IngestOutcome(rejections=rejections)
-    replay = state.seen.replayed(partition, offset)
     in_this_message: set[str] = set()
     for event in events:
         event_id = event["event_id"]
-        if replay:
-            _replay_one(state, event, offset, in_this_message, outcome)
-            continue
-        if state.features.too_late(event["ts"]):
-            outcome.rejections.append(_too_late(event, state))
+        if state.seen.recall(event_id, offset) is None and state.features.too_late(event["ts"]):
+            if state.seen.replayed(partition, offset):
+                outcome.replays_skipped.append(event)
+            else:
+                outcome.rejections.append(_too_late(event, state))
             continue
         verdict = state.seen.add(event_id, offset, event["ts"])
         if verdict == "new" or (verdict == "replay" and event_id not in in_this_message):
@@ -115,24 +114,6 @@ def ingest_message(
         state.seen.applied(partition, offset)
         state.forget_too_late_ids()
     return outcome
-
-
-def _replay_one(
-    state: UserState,
-    event: Event,
-    offset: int,
-    in_this_message: set[str],
-    outcome: IngestOutcome,
-) -> None:
-    event_id = event["event_id"]
-    verdict = state.seen.recall(event_id, offset)
-    if verdict is None and state.features.too_late(event["ts"]):
-        outcome.replays_skipped.append(event)
-    elif verdict == "duplicate" or event_id in in_this_message:
-        outcome.duplicates.append(event)
-    else:
-        in_this_message.add(event_id)
-        outcome.accepted.append(event)
 
 
 def _too_late(event: Event, state: UserState) -> Rejection:

@@ -5,12 +5,14 @@ at-least-once delivery means the same ``event_id`` can arrive twice. Two
 different things are remembered, each for its own kind of repeat.
 
 * **Replays** come back in the very message they came in the first time, from
-  the user's own partition. The memory keeps the position (partition, offset)
-  of the last message that changed the user's state: a message at or before it
-  in the same partition is a replay (:meth:`RecentEventIds.replayed`), however
-  long ago it was processed and however many ids have been forgotten since. Its
-  events are never folded twice; its output is produced again, since the crash
-  may have come before it got out.
+  the user's own partition: an id remembered with that message's offset is a
+  *replay* (:meth:`RecentEventIds.add`): not folded again, its output produced
+  again, since the crash may have come before it got out. The memory also keeps
+  the position (partition, offset) of the last message that changed the state
+  (:meth:`RecentEventIds.replayed`): an event whose id is forgotten and that is
+  now too late, in a message at or before that position, was applied or refused
+  long ago, and is neither again. (A forgotten id within the lateness is judged
+  afresh, so a message Kafka delivers out of order is never lost.)
 * **Duplicates** (a producer's retry, a re-publish) come in a later message. The
   memory keeps the ids of the user's recent events, each with the offset of its
   message and its event time. An id seen before is a *duplicate* when it comes

@@ -326,3 +326,15 @@ def test_a_dead_letter_never_outgrows_the_bound_the_settings_check(
     assert len(orjson.dumps(record)) <= dead_letter_bytes_at_most(keep)
     assert record["original_bytes"] == len(value) * 4
     assert base64.b64decode(record["original_b64"]) == (value * 4)[:keep]
+
+
+def test_an_earlier_message_delivered_after_a_later_one_is_folded_not_lost() -> None:
+    # After a seek, a worker may see offset 9 before offsets 7 and 8 of the same partition.
+    state = UserState.empty()
+    later = make_event(event_id="c", ts=NOW_MS - 1_000)
+    ingest_message(DECODER, state, b"u1", orjson.dumps(later), 9, partition=1)
+    for offset, event_id in ((7, "a"), (8, "b")):
+        event = make_event(event_id=event_id, ts=NOW_MS - 60_000 + offset)
+        outcome = ingest_message(DECODER, state, b"u1", orjson.dumps(event), offset, partition=1)
+        assert outcome.folded == [event]
+    assert state.features.events_seen == 3
