@@ -280,6 +280,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_setting(bench, "partitions", type=_positive_int)
 
+    verify = sub.add_parser(
+        "verify",
+        help="run the fault suite on its own embedded broker and check that every event was "
+        "applied once or dead-lettered once (about 4 minutes)",
+    )
+    verify.add_argument(
+        "--scenario",
+        action="extend",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="run only these scenarios: kill-9, slow-event-killed, scale-1-2-1, "
+        "duplicates-rewind, hostile-input, late-out-of-order, stuck-agent, broker-outage",
+    )
+    verify.add_argument("--seed", type=int, default=7, help="seed of streams and faults (7)")
+    verify.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
+
     evaluate = sub.add_parser(
         "evaluate",
         help="replay a listening log offline through the models (no Kafka) and score them "
@@ -571,7 +590,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from streams.tools.bench import BenchError, BenchOptions, Reporter, print_tables, run_bench
+    from streams.tools.bench import BenchError, BenchOptions, print_tables, run_bench
+    from streams.tools.console import Reporter
 
     settings = _settings(args)  # checked before anything starts
     options = BenchOptions(
@@ -590,6 +610,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         print_tables(result, sys.stdout)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from streams.tools.console import Reporter
+    from streams.tools.verify import SCENARIO_NAMES, format_table, run_suite, to_json
+
+    unknown = [name for name in args.scenario or () if name not in SCENARIO_NAMES]
+    if unknown:
+        raise SettingsError(
+            f"--scenario {unknown[0]!r} is not a scenario; one of {', '.join(SCENARIO_NAMES)}"
+        )
+    settings = _settings(args)  # checked before anything starts
+    signal.signal(signal.SIGTERM, _interrupt)  # stop our broker and workers on the way out
+    results = run_suite(
+        settings, args.scenario, seed=args.seed, reporter=Reporter(prefix="verify")
+    )
+    if args.json:
+        print(json.dumps(to_json(results), indent=2))
+    else:
+        print(format_table(results))
+    failed = [result.name for result in results if not result.ok]
+    if failed:
+        raise CliError(f"{len(failed)} of {len(results)} scenarios failed: {', '.join(failed)}")
     return 0
 
 
@@ -645,5 +691,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": cmd_broker,
     "features": cmd_features,
     "bench": cmd_bench,
+    "verify": cmd_verify,
     "evaluate": cmd_evaluate,
 }
