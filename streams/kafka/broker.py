@@ -117,12 +117,17 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes:
     return chunks
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+def die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """``preexec_fn`` of any child we start: SIGTERM when its parent dies (Linux)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _broker_preexec() -> None:  # pragma: no cover - runs in the child
+    die_with_parent()
     os.setpgrp()  # Ctrl-C in a terminal reaches us, and we stop the broker in order
 
 
@@ -180,7 +185,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_broker_preexec,
         )
         os.close(fd)
         deadline = time.monotonic() + self.start_timeout_s

@@ -89,6 +89,7 @@ from streams.kafka.security import security_options
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings, env_name
 from streams.tools.console import Reporter, write_tables
+from streams.tools.processes import Child, die_with_parent, http_get
 from streams.tools.publish import publish_catalog, simulated_events
 from streams.tools.simulator import Population, PopulationConfig
 from streams.tools.state_size import ARTISTS, STATE_EVENTS, TRACKS, stored_bytes, typical_user
@@ -551,83 +552,6 @@ def print_tables(result: Mapping[str, Any], out: TextIO) -> None:
 # --- processes ------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class Child:
-    """A subprocess of the bench, its output in a log file, stopped by its PID."""
-
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.env = dict(env)
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-
-    def start(self) -> Child:
-        with open(self.log, "ab") as log:
-            self.started_at = time.monotonic()
-            self.process = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the bench only; it stops us in order
-                preexec_fn=_die_with_parent,  # and if the bench is killed, we go too
-            )
-        return self
-
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise BenchError(f"{self.name} was not started")
-        return self.process.pid
-
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise BenchError(
-                f"{self.name} (pid {self.process.pid}) exited with {self.process.returncode}; "
-                f"its log: {self.log_tail()}"
-            )
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM to our PID, then SIGKILL if it is still there after ``timeout_s``."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-
-    def log_tail(self, chars: int = 1500) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return text[-chars:].strip() or "(empty)"
-
-
-def http_get(port: int, path: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
-    """``(status, body)`` of a GET on a loopback port; ``(0, b"")`` while nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError):
-        return 0, b""
-
-
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a process so far (Linux ``/proc``), else None."""
     try:
@@ -704,7 +628,7 @@ def spawn(name: str, argv: Sequence[str], settings: Settings, log: Path) -> Chil
     """Start ``argv`` with ``settings`` as ``TUNESTREAM_*`` variables, its output in ``log``."""
     env = dict(os.environ)
     env.update({env_name(k): str(v) for k, v in vars(settings).items()})
-    return Child(name, argv, env, log).start()
+    return Child(name, argv, env, log, error=BenchError).start()
 
 
 def start_worker(
@@ -904,7 +828,7 @@ def _start_py_spy(pid: int, output: Path, log: Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     time.sleep(0.5)
     if sampler.poll() is not None:

@@ -96,6 +96,7 @@ from streams.kafka.security import security_options
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings, env_name
 from streams.tools.console import Reporter, format_plain
+from streams.tools.processes import Child, http_get
 from streams.tools.publish import publish_catalog
 from streams.tools.simulator import Population, PopulationConfig
 
@@ -851,14 +852,6 @@ class Fault:
         return cls(**orjson.loads(text))
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class WorkerProcess:
     """One tunestream worker in its own process (with a :class:`Fault`, this module's
     wrapper), its output in a log file; signalled only by its own PID.
@@ -871,13 +864,17 @@ class WorkerProcess:
         self.settings = settings
         self.log_dir = log_dir
         self.fault = fault
-        self.process: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
         self.web_port = 0
         self.starts = 0
 
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"{self.settings.app_id}-{id(self)}.log"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return None if self.child is None else self.child.process
 
     def start(self) -> WorkerProcess:
         self.starts += 1
@@ -890,51 +887,26 @@ class WorkerProcess:
         if self.fault is not None:
             env[FAULT_ENV] = self.fault.to_env()
             entry = ["-m", "streams.tools.verify"]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, *entry, "worker"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the suite, which stops us in order
-                preexec_fn=_die_with_parent,
-            )
+        argv = [sys.executable, *entry, "worker"]
+        self.child = Child("worker", argv, env, self.log_path, error=VerifyError).start()
         return self
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.child is not None and self.child.alive
 
     def kill(self) -> None:
         """SIGKILL: no commit, no goodbye to the group."""
-        if self.alive:
-            assert self.process is not None
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
+        if self.child is not None:
+            self.child.kill()
 
     def terminate(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout_s``; the exit code, None if it had to be killed."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return None if process is None else process.returncode
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            return process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
+        return None if self.child is None else self.child.stop(timeout_s)
 
     def get(self, path: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
         """HTTP GET on the worker: ``(status, body)``; ``(0, b"")`` while nothing answers."""
-        url = f"http://127.0.0.1:{self.web_port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except (urllib.error.URLError, OSError):
-            return 0, b""
+        return http_get(self.web_port, path, timeout_s)
 
     async def status(self, path: str) -> int:
         return (await asyncio.to_thread(self.get, path))[0]
@@ -956,17 +928,11 @@ class WorkerProcess:
         return time.monotonic() - started
 
     def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise VerifyError(
-                f"worker pid {self.process.pid} exited with {self.process.returncode}: "
-                f"{self.log_tail()}"
-            )
+        if self.child is not None:
+            self.child.check_alive()
 
     def log_tail(self, chars: int = 800) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:].strip() or "(empty log)"
-        except OSError:
-            return "(no log)"
+        return "(no log)" if self.child is None else self.child.log_tail(chars)
 
 
 async def wait_until(
