@@ -106,6 +106,7 @@ class PrequentialReplay:
         self.biased_mf = reco.BiasedMF(n_factors=taste_factors, seed=seed)
         self.popularity = DecayedPopularity()
         self.track_ids = list(self.catalog)
+        self.position = {track_id: i for i, track_id in enumerate(self.track_ids)}
         self.ranks = {name: _Ranks() for name in ("taste", "BiasedMF", "popularity", "random")}
         self.rng = random.Random(seed)
         self.events = self.positives = 0
@@ -153,11 +154,11 @@ class PrequentialReplay:
         matrix, bias = self._snapshot
         taste = matrix @ vector + bias
         mf = [self.biased_mf.predict_one(user_id, t) for t in self.track_ids]
-        popular = [t for t, _ in self.popularity.rank(len(self.track_ids), ts)]
-        position = self.track_ids.index(track_id)
+        popular = [t for t, _ in self.popularity.rank(self.k, ts)]  # only the top k can hit
+        position = self.position[track_id]
         self._rank("taste", _rank_of(taste, position))
         self._rank("BiasedMF", _rank_of(np.asarray(mf), position))
-        self._rank("popularity", popular.index(track_id) if track_id in popular else len(popular))
+        self._rank("popularity", popular.index(track_id) if track_id in popular else self.k)
         drawn = self.rng.sample(self.track_ids, min(self.k, len(self.track_ids)))
         self._rank("random", drawn.index(track_id) if track_id in drawn else self.k)
 

@@ -95,7 +95,8 @@ def ingest_message(
     in_this_message: set[str] = set()
     for event in events:
         event_id = event["event_id"]
-        if state.seen.recall(event_id, offset) is None and state.features.too_late(event["ts"]):
+        # too_late first: the fingerprint is hashed again only for the rare late event.
+        if state.features.too_late(event["ts"]) and state.seen.recall(event_id, offset) is None:
             if state.seen.replayed(partition, offset):
                 outcome.replays_skipped.append(event)
             else:
