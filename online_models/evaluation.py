@@ -222,4 +222,3 @@ def _rank_of(scores: np.ndarray, position: int) -> int:
 
 
 __all__ = ["POPULARITY_ONLY", "PrequentialReplay", "replay"]
-

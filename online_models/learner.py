@@ -9,7 +9,9 @@ The learner consumes the examples from one topic, in order, and for each one:
 
 1. the engagement model predicts, the live quality of the current version is
    scored (:class:`online_models.quality.QualityReport`), then it learns
-   (prequential: test, then train);
+   (prequential: test, then train); on every ``hit_every``-th positive example,
+   the taste ranking of the last snapshot (what the workers serve) is checked
+   for the track: the rolling hit-rate@10;
 2. the taste model's shared parts (tracks, artists, genres, biases) learn.
 
 Every few seconds :meth:`Learner.snapshot` gives a :class:`Snapshot`: the
@@ -48,11 +50,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from river import utils
 
 from online_models.engagement import RiverEngagementModel, make_engagement_model
 from online_models.example import Example
-from online_models.quality import QualityReport
+from online_models.quality import QualityReport, RollingHitRate
 from online_models.snapshot import Snapshot
 from online_models.taste import CatalogView, TasteModel, array_names, names_array
 
@@ -60,6 +63,8 @@ from online_models.taste import CatalogView, TasteModel, array_names, names_arra
 SNAPSHOT_MODELS = ("logistic",)
 #: The snapshot's ``model`` field: everything one learner publishes.
 SNAPSHOT_NAME = "tunestream-models"
+#: The taste model's live hit-rate is @10: the size of a list.
+HIT_K = 10
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class Learner:
         taste_factors: int = 16,
         quality_window: int = 10_000,
         version_prefix: str = "v",
+        hit_every: int = 10,
     ) -> None:
         if engagement not in SNAPSHOT_MODELS:
             raise ValueError(f"the learner snapshots only {SNAPSHOT_MODELS}, not {engagement!r}")
@@ -122,6 +128,11 @@ class Learner:
         self.quality = QualityReport(engagement, self.version, quality_window)
         self.examples_seen = 0
         self.next_offsets: dict[int, int] = {}
+        self.hit_every = hit_every
+        self.hit_rate = RollingHitRate(HIT_K, quality_window)
+        #: The tracks, their full vectors and biases as of the last snapshot: what the
+        #: workers rank with, so the hit-rate measures the version they serve.
+        self._served: tuple[dict[str, int], NDArray[np.float64], NDArray[np.float64]] | None = None
 
     @property
     def version(self) -> str:
@@ -134,18 +145,31 @@ class Learner:
     def learn(self, example: TrainingExample, partition: int, offset: int) -> bool:
         """Score, then learn, the example at ``partition``/``offset``; False (and nothing
         learned) if that position was learned already."""
+        return self.learn_many([example], partition, offset) == 1
+
+    def learn_many(
+        self, examples: Sequence[TrainingExample], partition: int, offset: int
+    ) -> int:
+        """Score, then learn, the examples of one record at ``partition``/``offset``, in
+        order; how many were learned (none if that position was learned already)."""
         if offset < self.next_offsets.get(partition, 0):
-            return False
+            return 0
+        for example in examples:
+            self._learn(example)
+        self.next_offsets[partition] = offset + 1
+        return len(examples)
+
+    def _learn(self, example: TrainingExample) -> None:
         self.quality.update(bool(example.y), self.engagement.predict_one(example.x))
         self.engagement.learn_one(example.x, example.y)
         user = np.asarray(example.user_vector, dtype=np.float64)
         if user.shape == (self.taste.k,):  # a vector of another size is a worker's mistake
+            if example.y and self.examples_seen % self.hit_every == 0:
+                self.hit_rate.update(self._in_served_top(user, example.track_id))
             self.taste.learn_shared(user, example.track_id, example.y)
             for negative in example.negatives:
                 self.taste.learn_shared(user, negative, 0)
         self.examples_seen += 1
-        self.next_offsets[partition] = offset + 1
-        return True
 
     def snapshot(self, created_at_ms: int) -> Snapshot:
         """The models as they stand, under the current version; the next version starts."""
@@ -163,12 +187,35 @@ class Learner:
             created_at_ms=created_at_ms,
             examples_seen=self.examples_seen,
             source_offsets=dict(self.next_offsets),
-            metrics={"engagement": self.quality.gauges(), "engagement_model": self.engagement.name},
+            metrics={
+                "engagement": self.quality.gauges(),
+                "engagement_model": self.engagement.name,
+                "taste": {
+                    f"hit_rate_at_{HIT_K}": self.hit_rate.get(),
+                    "ranked": len(self.hit_rate),
+                },
+            },
             arrays=arrays,
         )
         self.generation += 1
         self.quality = QualityReport(self.engagement.name, self.version, self.quality_window)
+        self.hit_rate = RollingHitRate(HIT_K, self.quality_window)
+        self._served = None
         return snapshot
+
+    def _in_served_top(self, user: NDArray[np.float64], track_id: str) -> bool:
+        """Is ``track_id`` among the top :data:`HIT_K` of the served taste ranking?"""
+        if self._served is None:
+            tracks = list(self.taste.tracks.index)
+            matrix = self.taste.track_matrix(tracks)
+            bias = np.array([self.taste.bias.get(t, 0.0) for t in tracks])
+            self._served = {t: i for i, t in enumerate(tracks)}, matrix, bias
+        position, matrix, bias = self._served
+        at = position.get(track_id)
+        if at is None:
+            return False  # a track the served model had not met yet cannot be listed
+        scores = matrix @ user + bias
+        return int(np.count_nonzero(scores > scores[at])) < HIT_K
 
     @classmethod
     def resume(cls, snapshot: Snapshot, taste_factors: int | None = None) -> Learner:

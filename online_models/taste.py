@@ -42,6 +42,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,10 +74,16 @@ CatalogView = Mapping[str, tuple[str, Sequence[str]]]
 
 @dataclass
 class _Table:
-    """Rows of ``k`` floats by key, grown as keys arrive: one NumPy array for all."""
+    """Rows of ``k`` floats by key, grown as keys arrive: one NumPy array for all.
+
+    A new key's row starts from small random values drawn from a generator seeded
+    by ``(seed, salt, hash of the key)``: every process that meets the key first
+    (the learner, each worker) starts it from the same values.
+    """
 
     k: int
-    rng: np.random.Generator
+    seed: int
+    salt: int
     scale: float
     index: dict[str, int] = field(default_factory=dict)
     rows: Vector = field(default_factory=lambda: np.zeros((0, 0)))
@@ -85,7 +92,7 @@ class _Table:
         self.rows = np.zeros((0, self.k))
 
     def row(self, key: str) -> int:
-        """The row of ``key``, added (small random values) if new."""
+        """The row of ``key``, added if new."""
         at = self.index.get(key)
         if at is None:
             at = self.index[key] = len(self.index)
@@ -93,8 +100,13 @@ class _Table:
                 grown = np.zeros((max(16, 2 * len(self.rows)), self.k))
                 grown[:at] = self.rows
                 self.rows = grown
-            self.rows[at] = self.rng.normal(0.0, self.scale, self.k)
+            self.rows[at] = self.initial(key)
         return at
+
+    def initial(self, key: str) -> Vector:
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        rng = np.random.default_rng((self.seed, self.salt, int.from_bytes(digest, "little")))
+        return rng.normal(0.0, self.scale, self.k)
 
 
 class TasteModel:
@@ -113,10 +125,9 @@ class TasteModel:
         seed: int = 7,
     ) -> None:
         self.k, self.lr, self.bias_lr, self.l2 = k, lr, bias_lr, l2
-        rng = np.random.default_rng(seed)
-        self.tracks = _Table(k, rng, 0.01)
-        self.artists = _Table(k, rng, 0.01)
-        self.genres = _Table(k, rng, 0.01)
+        self.tracks = _Table(k, seed, 1, 0.01)
+        self.artists = _Table(k, seed, 2, 0.01)
+        self.genres = _Table(k, seed, 3, 0.01)
         self.bias: dict[str, float] = {}
         self.catalog: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.examples_seen = 0
@@ -171,11 +182,19 @@ class TasteModel:
         """One event in one place: the shared parts learn, the user's new vector is
         returned (both from the same, old user vector). ``negatives`` are tracks the
         user did not choose (:meth:`sample_negatives`), each learned as a 0."""
-        new_user = self.learn_user(user, track_id, label)
+        new_user = self.user_step(user, track_id, label, negatives)
         self.learn_shared(user, track_id, label)
         for negative in negatives:
-            new_user = new_user + (self.learn_user(user, negative, 0) - user)
             self.learn_shared(user, negative, 0)
+        return new_user
+
+    def user_step(
+        self, user: Vector, track_id: str, label: int, negatives: Sequence[str] = ()
+    ) -> Vector:
+        """The user's part of :meth:`learn` alone (a worker's): the new user vector."""
+        new_user = self.learn_user(user, track_id, label)
+        for negative in negatives:
+            new_user = new_user + (self.learn_user(user, negative, 0) - user)
         return new_user
 
     def sample_negatives(self, rng: random.Random, track_ids: Sequence[str], n: int) -> list[str]:

@@ -141,6 +141,63 @@ class Settings:
         default="trending-tracks",
         syntax="topic",
     )
+    training_examples_topic: str = _doc(
+        "one training example per folded event, from the workers to the learner",
+        default="training-examples",
+        syntax="topic",
+    )
+    snapshots_topic: str = _doc(
+        "compacted topic of signed model snapshots, from the learner to every worker",
+        default="model-snapshots",
+        syntax="topic",
+    )
+    learning: str = _doc(
+        "on: workers send training examples, keep each user's taste vector and rank "
+        "with the latest snapshot; off: popularity lists only",
+        default="on",
+        choices=("on", "off"),
+    )
+    snapshot_key: str = _doc(
+        "HMAC-SHA256 key signing model snapshots, at least 32 bytes (prefer the _FILE "
+        "variant); the learner needs it, workers without it serve no snapshot; never logged",
+        default="",
+        repr=False,
+    )
+    snapshot_key_file: str = _doc(
+        "file holding the snapshot signing key (a mounted secret)", default=""
+    )
+    snapshot_interval_s: float = _doc(
+        "how often the learner publishes a snapshot (when it learned something new)",
+        default=5.0,
+        above=0,
+    )
+    snapshot_max_bytes: int = _doc(
+        "largest snapshot published or loaded (the learner's producer request limit too)",
+        default=64 * 2**20,
+        minimum=1024,
+        maximum=INT32_MAX,
+    )
+    taste_factors: int = _doc(
+        "factors per user and track vector of the taste model", default=16, above=0, maximum=256
+    )
+    negatives_per_event: int = _doc(
+        "tracks drawn per event as ones the user did not choose (taste model)",
+        default=4,
+        minimum=0,
+        maximum=64,
+    )
+    model_auc_floor: float = _doc(
+        "the engagement model's AUC below which the quality alert fires (a gauge)",
+        default=0.6,
+        minimum=0,
+        maximum=1,
+    )
+    learner_web_port: int = _doc(
+        "port of the learner's HTTP server (/metrics, /models; 0: any free port)",
+        default=6067,
+        minimum=0,
+        maximum=65_535,
+    )
     web_host: str = _doc("address of the worker's HTTP server", default="127.0.0.1")
     web_port: int = _doc(
         "port of the worker's HTTP server (0: any free port)",

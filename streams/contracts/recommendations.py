@@ -16,7 +16,7 @@ module is the one place that builds it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from online_models.base import Ranker
@@ -55,15 +55,38 @@ def popularity_list(
 ) -> dict[str, Any]:
     """The most engaging tracks right now that the user has not just heard."""
     ranked = model.rank(size, ts_ms=int(trigger["ts"]), exclude=exclude)
+    return ranked_list(
+        ranked,
+        trigger,
+        model.model_version,
+        "popular",
+        "popular with listeners right now",
+        now_ms,
+        list_id,
+        artist_of,
+    )
+
+
+def ranked_list(
+    ranked: Sequence[tuple[str, float]],
+    trigger: Mapping[str, Any],
+    model_version: str,
+    source: str,
+    reason: str,
+    now_ms: int,
+    list_id: str | None = None,
+    artist_of: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``ranked`` (track, score) pairs as a list's items, each from ``source`` for ``reason``."""
     artists = artist_of or {}
     items = [
         {
             "track_id": track,
             "artist_id": artists.get(track),
             "score": round(score, 6),
-            "source": "popular",
-            "reason": "popular with listeners right now",
+            "source": source,
+            "reason": reason,
         }
         for track, score in ranked
     ]
-    return recommendation_list(trigger, items, model.model_version, now_ms, list_id)
+    return recommendation_list(trigger, items, model_version, now_ms, list_id)

@@ -1,7 +1,7 @@
 """A compacted topic replicated into every worker: read from the start, then followed.
 
-What every worker must be able to read (the track catalog now; model snapshots
-later) is small and keyed, so each worker keeps all of it in memory instead of
+What every worker must be able to read (the track catalog, the trending lists,
+model snapshots) is small and keyed, so each worker keeps all of it in memory instead of
 partitioning it. A :class:`ReplicatedTopic` uses a plain aiokafka consumer with
 no group: it is assigned every partition, starts at the beginning, and hands
 each record to ``apply``. ``caught_up`` is set once it has read up to the high
@@ -31,10 +31,13 @@ Apply = Callable[[bytes, bytes | None], None]
 class ReplicatedTopic:
     """Follow ``topic`` from its first record, calling ``apply(key, value)`` for each."""
 
-    def __init__(self, settings: Settings, topic: str, apply: Apply) -> None:
+    def __init__(
+        self, settings: Settings, topic: str, apply: Apply, max_record_bytes: int = 1_048_576
+    ) -> None:
         self.settings = settings
         self.topic = topic
         self.apply = apply
+        self.max_record_bytes = max_record_bytes
         self.caught_up = asyncio.Event()
         self.records = 0
 
@@ -44,6 +47,9 @@ class ReplicatedTopic:
             bootstrap_servers=self.settings.bootstrap_servers,
             enable_auto_commit=False,
             fetch_max_wait_ms=max(self.settings.fetch_max_wait_ms, 100),
+            # a record larger than one partition's fetch could never be read
+            max_partition_fetch_bytes=max(self.max_record_bytes, 1_048_576),
+            fetch_max_bytes=max(self.max_record_bytes, 52_428_800),
             **security_options(self.settings),
         )
         await consumer.start()

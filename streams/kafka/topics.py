@@ -43,6 +43,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.catalog_topic, n, compacted=True),
         TopicSpec(settings.track_events_topic, n),
         TopicSpec(settings.trending_topic, n, compacted=True),
+        TopicSpec(settings.training_examples_topic, n),
+        # One partition: snapshots are few and large, and their order is the point.
+        TopicSpec(settings.snapshots_topic, 1, compacted=True),
     ]
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Final
 
@@ -62,7 +62,10 @@ class Metrics:
     """The worker's metrics bundle. Build one per registry (tests use a fresh one)."""
 
     def __init__(
-        self, registry: CollectorRegistry | None = None, latency_objective_s: float = 1.0
+        self,
+        registry: CollectorRegistry | None = None,
+        latency_objective_s: float = 1.0,
+        model_auc_floor: float = 0.6,
     ) -> None:
         reg = registry if registry is not None else CollectorRegistry()
         self.registry = reg
@@ -176,6 +179,54 @@ class Metrics:
             ["model_version"],
             registry=reg,
         )
+        # --- models ----------------------------------------------------------------
+        # One series per model: the version label moves with each loaded snapshot
+        # (:meth:`set_model_quality` removes the previous version's series).
+        self.model_auc = self._model_gauge(
+            "tunestream_model_auc",
+            "Rolling prequential ROC AUC of the engagement model, of the snapshot served.",
+        )
+        self.model_log_loss = self._model_gauge(
+            "tunestream_model_log_loss",
+            "Rolling prequential log loss of the engagement model, of the snapshot served.",
+        )
+        self.model_calibration_error = self._model_gauge(
+            "tunestream_model_calibration_error",
+            "Rolling expected calibration error of the engagement model (0 is perfect).",
+        )
+        self.model_hit_rate_at_10 = self._model_gauge(
+            "tunestream_model_hit_rate_at_10",
+            "Rolling hit-rate@10 of the taste model on the next positive event.",
+        )
+        self.model_examples_learned = self._model_gauge(
+            "tunestream_model_examples_learned",
+            "Examples the served snapshot has learned from since the learner first started.",
+        )
+        self.model_auc_floor = Gauge(
+            "tunestream_model_auc_floor",
+            "The configured floor of the engagement model's AUC (the quality alert's line).",
+            registry=reg,
+        )
+        self.model_auc_floor.set(model_auc_floor)
+        self.model_snapshot_created_timestamp_seconds = Gauge(
+            "tunestream_model_snapshot_created_timestamp_seconds",
+            "Unix time the served model snapshot was made by the learner; 0 before the first.",
+            registry=reg,
+        )
+        self.model_snapshots_loaded_total = Counter(
+            "tunestream_model_snapshots_loaded_total",
+            "Model snapshots verified and swapped in.",
+            registry=reg,
+        )
+        self.model_snapshots_refused_total = Counter(
+            "tunestream_model_snapshots_refused_total",
+            "Model snapshots refused (bad signature, truncated, unsigned, ...): the previous "
+            "model stays.",
+            ["reason"],
+            registry=reg,
+        )
+        self._model_versions: dict[str, str] = {}
+
         self.build_info = Info(
             "tunestream_build", "Versions of tunestream and what it runs on.", registry=reg
         )
@@ -193,6 +244,40 @@ class Metrics:
         for reason in reasons:
             self.dead_letters_total.labels(reason=reason)
 
+    def _model_gauge(self, name: str, documentation: str) -> Gauge:
+        return Gauge(name, documentation, ["model", "version"], registry=self.registry)
+
+    def declare_refusal_reasons(self, reasons: Iterable[str]) -> None:
+        """Create the snapshot-refusal series at 0 for every refusal reason."""
+        for reason in reasons:
+            self.model_snapshots_refused_total.labels(reason=reason)
+
+    def set_model_quality(
+        self, model: str, version: str, quality: Mapping[str, float | None]
+    ) -> None:
+        """Show ``model``'s quality as of ``version``; its previous version's series go.
+
+        ``quality`` maps ``auc``, ``log_loss``, ``calibration_error``,
+        ``hit_rate_at_10`` and ``examples_learned`` (any may be absent or None:
+        not measured yet) to values.
+        """
+        gauges = {
+            "auc": self.model_auc,
+            "log_loss": self.model_log_loss,
+            "calibration_error": self.model_calibration_error,
+            "hit_rate_at_10": self.model_hit_rate_at_10,
+            "examples_learned": self.model_examples_learned,
+        }
+        previous = self._model_versions.get(model)
+        for name, gauge in gauges.items():
+            if previous is not None:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(model, previous)
+            value = quality.get(name)
+            if value is not None:
+                gauge.labels(model=model, version=version).set(value)
+        self._model_versions[model] = version
+
     def observe_end_to_end(self, seconds: float) -> None:
         """Record one list's latency; clock skew can make it negative, which counts as 0."""
         self.end_to_end_latency_seconds.observe(max(seconds, 0.0))
@@ -207,6 +292,44 @@ class Metrics:
         for gauge in (self.consumer_lag_messages, self.consumer_lag_seconds):
             with contextlib.suppress(KeyError):  # never reported
                 gauge.remove(topic, str(partition))
+
+
+class LearnerMetrics:
+    """The learner process's metrics (``tunestream learner``), against their own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        reg = registry if registry is not None else CollectorRegistry()
+        self.registry = reg
+        self.examples_total = Counter(
+            "tunestream_learner_examples_total",
+            "Training examples learned (each once: a replay after a restart is not counted).",
+            registry=reg,
+        )
+        self.bad_records_total = Counter(
+            "tunestream_learner_bad_records_total",
+            "training-examples records that could not be read, skipped.",
+            registry=reg,
+        )
+        self.snapshots_published_total = Counter(
+            "tunestream_learner_snapshots_published_total",
+            "Signed model snapshots published and acknowledged.",
+            registry=reg,
+        )
+        self.snapshots_refused_total = Counter(
+            "tunestream_learner_snapshots_refused_total",
+            "Snapshots on the topic the learner refused to resume from, by reason.",
+            ["reason"],
+            registry=reg,
+        )
+        self.snapshot_bytes = Gauge(
+            "tunestream_learner_snapshot_bytes",
+            "Size of the last snapshot published.",
+            registry=reg,
+        )
+        self.build_info = Info(
+            "tunestream_build", "Versions of tunestream and what it runs on.", registry=reg
+        )
+        self.build_info.info(build_versions())
 
 
 def build_versions() -> dict[str, str]:

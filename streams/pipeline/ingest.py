@@ -60,6 +60,10 @@ class IngestOutcome:
 
 
 TrackLookup = Callable[[str], TrackInfo | None]
+#: Called with each event about to be folded, the user's state *before* it, and the
+#: track's catalog entry: where a model learns from the event (the example must
+#: not see the answer). It may change the state's model parts (its taste vector).
+BeforeFold = Callable[[Event, UserState, TrackInfo | None], None]
 
 
 def _no_catalog(track_id: str) -> None:
@@ -74,12 +78,14 @@ def ingest_message(
     offset: int,
     track_of: TrackLookup = _no_catalog,
     partition: int = 0,
+    before_fold: BeforeFold | None = None,
 ) -> IngestOutcome:
     """Decode, validate, check lateness, deduplicate and fold one message into ``state``.
 
     ``state`` is updated in place: accepted events' ids are remembered, new events
     folded into its features (with ``track_of`` their catalog entry), and the
-    message's position recorded. An event older than the user's newest by more
+    message's position recorded; ``before_fold`` sees each new event just before
+    it is folded. An event older than the user's newest by more
     than the allowed lateness is rejected as ``too_late``.
 
     An event remembered from the very same message (a replay, after a crash or
@@ -107,7 +113,10 @@ def ingest_message(
             in_this_message.add(event_id)
             outcome.accepted.append(event)
             if verdict == "new":
-                state.features.update(event, track_of(event["track_id"]))
+                track = track_of(event["track_id"])
+                if before_fold is not None:
+                    before_fold(event, state, track)
+                state.features.update(event, track)
                 outcome.folded.append(event)
         else:
             outcome.duplicates.append(event)

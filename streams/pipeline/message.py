@@ -11,7 +11,8 @@ the state first, then the records, then :meth:`MessagePlanner.applied`.
 
 >>> from streams.contracts.events import EventDecoder
 >>> from streams.pipeline.ingest import Source
->>> from streams.pipeline.refresh import RefreshThrottle
+>>> from streams.pipeline.learning import ExampleMaker, example_records
+from streams.pipeline.refresh import RefreshThrottle
 >>> from online_models.trending import TrendingBoard
 >>> planner = MessagePlanner(
 ...     PlannerConfig(clean_topic="clean", dlq_topic="dlq", track_events_topic="by-track",
@@ -36,9 +37,11 @@ from typing import Any
 
 from features import TrackInfo, UserFeatureConfig
 from online_models.base import Ranker
+from online_models.learner import TrainingExample
+from online_models.serving import UNTRAINED
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, EventDecoder, Rejection, encode
-from streams.contracts.recommendations import popularity_list
+from streams.contracts.recommendations import popularity_list, ranked_list
 from streams.pipeline.by_track import group_by_partition, track_record
 from streams.pipeline.ingest import (
     IngestOutcome,
@@ -47,6 +50,7 @@ from streams.pipeline.ingest import (
     dead_letter_key,
     ingest_message,
 )
+from streams.pipeline.learning import ExampleMaker, example_records
 from streams.pipeline.refresh import RefreshThrottle
 from streams.state.codec import decode_state, encode_state
 from streams.state.keyed_state import UserState
@@ -103,6 +107,10 @@ class PlannerConfig:
     #: partitions of the by-track topic (every topic is created with the same count)
     track_partitions: int = 4
     feature_config: UserFeatureConfig = field(default_factory=UserFeatureConfig)
+    #: where the training examples go; None: learning is off
+    training_examples_topic: str | None = None
+    #: trending tracks the taste model re-ranks into a list
+    taste_candidates: int = 100
 
     @classmethod
     def from_settings(cls, settings: Any) -> PlannerConfig:
@@ -119,6 +127,10 @@ class PlannerConfig:
             feature_config=UserFeatureConfig(
                 lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
             ),
+            training_examples_topic=(
+                settings.training_examples_topic if settings.learning == "on" else None
+            ),
+            taste_candidates=settings.trending_top_k,
         )
 
     @property
@@ -144,8 +156,10 @@ class MessagePlanner:
         artist_of: Mapping[str, str] | None = None,
         now_ms: Callable[[], int] = now_ms,
         now_s: Callable[[], float] = time.monotonic,
+        learning: ExampleMaker | None = None,
     ) -> None:
         self.config = config
+        self.learning = learning if config.training_examples_topic else None
         self.decoder = decoder
         self.trending = trending
         self.throttle = throttle
@@ -176,6 +190,7 @@ class MessagePlanner:
         a ``state``, the caller must drop it (see :mod:`streams.state.live`).
         """
         state = live if live is not None else self.load(stored)
+        examples: list[TrainingExample] = []
         outcome = ingest_message(
             self.decoder,
             state,
@@ -184,6 +199,7 @@ class MessagePlanner:
             source.offset,
             track_of=self.track_of,
             partition=source.partition,
+            before_fold=None if self.learning is None else self.learning.hook(examples),
         )
         if not outcome.accepted:
             dead = self.dead_letters(outcome.rejections, source, key, value)
@@ -195,6 +211,7 @@ class MessagePlanner:
             return self._refuse_oversize(outcome, too_big.size, source, key, value)
         effects = Effects(outcome, state=encode_state(state.to_state()), live=state)
         effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
+        effects.outputs += self._examples(key, examples)
         if self.throttle.due(key, self.now_s()):
             effects.recommendation = self._recommend(outcome.accepted[-1], state)
             effects.outputs.append(
@@ -267,6 +284,12 @@ class MessagePlanner:
             )
         return outputs
 
+    def _examples(self, key: bytes, examples: list[TrainingExample]) -> list[Output]:
+        topic = self.config.training_examples_topic
+        if topic is None or not examples:
+            return []
+        return [Output(topic, key, encode(record)) for record in example_records(examples)]
+
     def _refuse_oversize(
         self, outcome: IngestOutcome, size: int, source: Source, key: bytes, value: bytes | None
     ) -> Effects:
@@ -283,12 +306,26 @@ class MessagePlanner:
         return Effects(outcome, outputs=self.dead_letters(outcome.rejections, source, key, value))
 
     def _recommend(self, trigger: Event, state: UserState) -> dict[str, Any]:
-        return popularity_list(
-            self.trending,
+        exclude = set(state.recent_tracks)
+        models = None if self.learning is None else self.learning.slot.current
+        if models is None or models.version == UNTRAINED or state.taste is None:
+            return popularity_list(
+                self.trending,
+                trigger,
+                exclude=exclude,
+                size=self.config.list_size,
+                now_ms=self.now_ms(),
+                artist_of=self.artist_of,
+            )
+        candidates = self.trending.rank(self.config.taste_candidates, int(trigger["ts"]), exclude)
+        ranked = models.rank_by_taste(state.taste, [track for track, _ in candidates])
+        return ranked_list(
+            ranked[: self.config.list_size],
             trigger,
-            exclude=set(state.recent_tracks),
-            size=self.config.list_size,
-            now_ms=self.now_ms(),
+            f"taste-{models.version}",
+            "taste",
+            "fits your taste, among the tracks popular now",
+            self.now_ms(),
             artist_of=self.artist_of,
         )
 

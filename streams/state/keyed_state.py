@@ -27,32 +27,40 @@ it. Memory: one ``[offset, index]`` pair per source partition and track.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from features import TrackFeatures, UserFeatureConfig, UserFeatures
 from streams.state.dedupe import RecentEventIds
 
-STATE_VERSION = 6
+STATE_VERSION = 7
 TRACK_STATE_VERSION = 2
-#: Versions restored. 5 and 4 also kept a list of recent tracks (now read from the
-#: features' last plays); 2 had no features (they start empty). 3 held the first
-#: feature layout.
-_RESTORED_VERSIONS = (2, 4, 5, STATE_VERSION)
+#: Versions restored. 6 and older had no taste vector (it starts at the next event);
+#: 5 and 4 also kept a list of recent tracks (now read from the features' last
+#: plays); 2 had no features (they start empty). 3 held the first feature layout.
+_RESTORED_VERSIONS = (2, 4, 5, 6, STATE_VERSION)
 
 
 @dataclass
 class UserState:
-    """Recent event ids and the last message applied (dedupe), and rolling features.
+    """Recent event ids and the last message applied (dedupe), rolling features, and
+    the user's taste vector (:mod:`online_models.taste`).
 
     Memory bound: the sum of its parts' bounds: ``dedupe_capacity`` fingerprints
     (:mod:`streams.state.dedupe`: the ids within the allowed lateness, a handful
-    for most users) and :class:`features.UserFeatures` (some 3 KB of JSON after
-    1,000 events). :mod:`streams.state.codec` stores it deflated.
+    for most users), :class:`features.UserFeatures` (some 3 KB of JSON after
+    1,000 events) and ``k`` float32 factors (stored as base64: 88 bytes for 16).
+    :mod:`streams.state.codec` stores it deflated.
     """
 
     seen: RecentEventIds
     features: UserFeatures
+    #: float32; None until the user's first event learned with a model
+    taste: NDArray[np.float32] | None = None
 
     @classmethod
     def empty(
@@ -71,11 +79,14 @@ class UserState:
         self.seen.forget_before(features.latest_ts_ms - features.config.lateness_ms)
 
     def to_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "v": STATE_VERSION,
             "seen": self.seen.to_state(),
             "features": self.features.to_state(),
         }
+        if self.taste is not None:
+            state["taste"] = base64.b64encode(self.taste.astype("<f4").tobytes()).decode()
+        return state
 
     @classmethod
     def from_state(
@@ -96,7 +107,16 @@ class UserState:
         stored = state.get("features")
         features = UserFeatures.from_state(stored, config) if stored else UserFeatures(config)
         seen = RecentEventIds.from_state(state["seen"], dedupe_capacity, features.latest_ts_ms)
-        return cls(seen, features)
+        return cls(seen, features, _taste_of(state.get("taste")))
+
+
+def _taste_of(stored: Any) -> NDArray[np.float32] | None:
+    if stored is None:
+        return None
+    raw = base64.b64decode(stored, validate=True)
+    if len(raw) % 4:
+        raise ValueError(f"UserState taste: {len(raw)} bytes is not a float32 vector")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
 
 @dataclass

@@ -177,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting(worker, "data_dir")
     _add_setting(worker, "log_level", type=str.upper, choices=LOG_LEVELS)
 
+    learner = sub.add_parser(
+        "learner",
+        help="run the learner: training examples in, signed model snapshots out (one per app)",
+    )
+    for name in ("broker", "web_host"):
+        _add_setting(learner, name)
+    _add_setting(learner, "learner_web_port", type=_port)
+    _add_setting(learner, "snapshot_interval_s", type=_positive_float)
+    _add_setting(learner, "log_level", type=str.upper, choices=LOG_LEVELS)
+
     produce = sub.add_parser("produce", help="publish JSON Lines events from a file or stdin")
     produce.add_argument("file", nargs="?", default="-", help="JSON Lines file ('-' = stdin)")
     produce.add_argument(
@@ -395,6 +405,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     with EmbeddedBroker() as broker:
         print(f"embedded broker at {broker.bootstrap_servers}", file=sys.stderr, flush=True)
         return run_worker(settings.replace(broker=broker.bootstrap_servers))
+
+
+def cmd_learner(args: argparse.Namespace) -> int:
+    from online_models.snapshot import SnapshotKeyError, load_key
+    from streams.kafka.topics import ensure_topics
+    from streams.ops.logs import configure_logging
+    from streams.worker.learner import run_learner
+
+    settings = _need_broker(_settings(args))
+    try:
+        key = load_key(settings.snapshot_key, settings.snapshot_key_file)
+    except SnapshotKeyError as exc:
+        raise CliError(str(exc)) from None
+    check_can_listen(settings.web_host, settings.learner_web_port)
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(run_learner(settings, key))
+    return 0
 
 
 def check_can_listen(host: str, port: int) -> None:
@@ -626,9 +654,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
     settings = _settings(args)  # checked before anything starts
     signal.signal(signal.SIGTERM, _interrupt)  # stop our broker and workers on the way out
-    results = run_suite(
-        settings, args.scenario, seed=args.seed, reporter=Reporter(prefix="verify")
-    )
+    results = run_suite(settings, args.scenario, seed=args.seed, reporter=Reporter(prefix="verify"))
     if args.json:
         print(json.dumps(to_json(results), indent=2))
     else:
@@ -684,6 +710,7 @@ def _interrupt(*_: object) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "worker": cmd_worker,
+    "learner": cmd_learner,
     "produce": cmd_produce,
     "catalog": cmd_catalog,
     "simulate": cmd_simulate,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -49,6 +50,7 @@ class DemoView:
     latencies_ms: deque[int] = field(default_factory=lambda: deque(maxlen=500))
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent_published: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=50))
+    model_version: str = ""
 
     def on_output(self, topic: str, value: bytes, settings: Settings) -> None:
         record = orjson.loads(value)
@@ -56,6 +58,7 @@ class DemoView:
             self.lists += 1
             self.latencies_ms.append(record["latency_ms"])
             self.latest[record["user_id"]] = record
+            self.model_version = record["model_version"]
             while len(self.latest) > 6:
                 self.latest.pop(next(iter(self.latest)))
         elif topic == settings.clean_topic:
@@ -81,7 +84,7 @@ class DemoView:
         return (
             f"{time.monotonic() - self.started:5.0f}s  published {self.published}  "
             f"forwarded {self.forwarded}  dead-lettered {dlq}  lists {self.lists}  "
-            f"latency p50/p99 {p50}/{p99} ms"
+            f"latency p50/p99 {p50}/{p99} ms  model {self.model_version or '-'}"
         )
 
     def render(self, broker: str) -> Group:
@@ -182,18 +185,21 @@ async def _run(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _start_worker(settings: Settings, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    log_path = workdir / "worker.log"
+def _start(
+    role: str, settings: Settings, workdir: Path, **env_extra: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """``tunestream ROLE`` as a child process logging to ``workdir/ROLE.log``."""
+    log_path = workdir / f"{role}.log"
     env = dict(
         os.environ,
         TUNESTREAM_BROKER=settings.broker,
-        TUNESTREAM_WEB_PORT=str(free_port()),
         TUNESTREAM_DATA_DIR=str(workdir / "data"),
         TUNESTREAM_PARTITIONS=str(settings.partitions),
+        **env_extra,
     )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"],
+            [sys.executable, "-m", "streams", role],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -203,7 +209,7 @@ def _start_worker(settings: Settings, workdir: Path) -> tuple[subprocess.Popen[b
     return process, log_path
 
 
-def _stop_worker(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -211,6 +217,17 @@ def _stop_worker(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def local_snapshot_key(settings: Settings, console: Console) -> str:
+    """The configured snapshot key, or (local mode) a new one for this run, said aloud."""
+    if settings.snapshot_key or settings.snapshot_key_file:
+        return settings.snapshot_key
+    console.print(
+        "local mode: generated a snapshot signing key for this run "
+        "(production sets TUNESTREAM_SNAPSHOT_KEY or TUNESTREAM_SNAPSHOT_KEY_FILE)"
+    )
+    return secrets.token_hex(32)
 
 
 def run_demo(
@@ -232,8 +249,16 @@ def run_demo(
         console.print(f"broker {settings.broker}; creating topics, starting a worker ...")
         asyncio.run(ensure_topics(settings))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tunestream-")))
-        worker, log_path = _start_worker(settings, workdir)
-        stack.callback(_stop_worker, worker)
+        key = {"TUNESTREAM_SNAPSHOT_KEY": local_snapshot_key(settings, console)}
+        learner_port, worker_port = str(free_port()), str(free_port())
+        learner, _ = _start(
+            "learner", settings, workdir, TUNESTREAM_LEARNER_WEB_PORT=learner_port, **key
+        )
+        stack.callback(_stop, learner)
+        worker, log_path = _start(
+            "worker", settings, workdir, TUNESTREAM_WEB_PORT=worker_port, **key
+        )
+        stack.callback(_stop, worker)
         asyncio.run(_run(settings, view, duration_s, rate, users, seed, bad_ratio, console))
         console.print(view.summary(), soft_wrap=True)
         if view.lists == 0:

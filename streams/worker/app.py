@@ -12,6 +12,7 @@ and at most one send per topic per message).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,8 +22,12 @@ import prometheus_client
 
 from features import TrackInfo, UserFeatureConfig
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
+from online_models.learner import HIT_K
+from online_models.serving import ServingModels
+from online_models.snapshot import REFUSAL_REASONS, SnapshotKeyError, SnapshotRefused, load_key
 from online_models.trending import PartitionTop, TrendingBoard
 from streams.api.features import install_feature_routes
+from streams.api.models import install_model_routes
 from streams.api.web import faust_web_options, without_faust_internals
 from streams.contracts.events import REASONS, EventDecoder, encode
 from streams.kafka.faust_fixes import (
@@ -41,6 +46,7 @@ from streams.ops.metrics import Metrics
 from streams.ops.observability import Observer
 from streams.pipeline.by_track import fold_track_record
 from streams.pipeline.ingest import IngestOutcome, Source
+from streams.pipeline.learning import ExampleMaker, ModelSlot
 from streams.pipeline.message import Effects, MessagePlanner, Output, PlannerConfig
 from streams.pipeline.refresh import RefreshThrottle
 from streams.settings import Settings
@@ -56,8 +62,12 @@ class Worker:
     def __init__(self, app: faust.App, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
         self.settings = settings
-        self.metrics = metrics or Metrics(latency_objective_s=settings.latency_objective_s)
+        self.metrics = metrics or Metrics(
+            latency_objective_s=settings.latency_objective_s,
+            model_auc_floor=settings.model_auc_floor,
+        )
         self.metrics.declare_reasons(REASONS)
+        self.metrics.declare_refusal_reasons(REFUSAL_REASONS)
         self.decoder = EventDecoder(
             max_message_bytes=settings.max_message_bytes,
             max_batch_events=settings.max_batch_events,
@@ -90,6 +100,16 @@ class Worker:
         )
         self.catalog: dict[str, TrackInfo] = {}
         self.artist_of: dict[str, str] = {}
+        self.models = ModelSlot(
+            self._snapshot_key(), settings.taste_factors, self.catalog, settings.snapshot_max_bytes
+        )
+        #: snapshots refused since start, by reason (``GET /models``)
+        self.snapshots_refused: Counter[str] = Counter()
+        self.learning = (
+            ExampleMaker(self.models, self.catalog, settings.negatives_per_event)
+            if settings.learning == "on"
+            else None
+        )
         self.planner = MessagePlanner(
             PlannerConfig.from_settings(settings),
             self.decoder,
@@ -97,6 +117,7 @@ class Worker:
             RefreshThrottle(settings.refresh_interval_s),
             track_of=self.catalog.get,
             artist_of=self.artist_of,
+            learning=self.learning,
         )
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
         app.on_partitions_revoked.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
@@ -109,6 +130,7 @@ class Worker:
                 self.recommendations_topic,
                 self.track_events_topic,
                 self._raw_topic(settings.trending_topic),
+                self._raw_topic(settings.training_examples_topic),
             )
         }
         self.catalog_reader = ReplicatedTopic(settings, settings.catalog_topic, self._apply_track)
@@ -121,6 +143,18 @@ class Worker:
         self.observer = Observer(app, settings, self.metrics, tables=[self.users, self.tracks])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
         self.observer.prerequisites["loading the trending lists"] = self.trending_reader.caught_up
+        self.snapshot_reader: ReplicatedTopic | None = None
+        if self.learning is not None and self.models.key is not None:
+            self.snapshot_reader = ReplicatedTopic(
+                settings,
+                settings.snapshots_topic,
+                self._apply_snapshot,
+                max_record_bytes=settings.snapshot_max_bytes,
+            )
+            app.task(self.snapshot_reader.run)
+            self.observer.prerequisites["loading the model snapshot"] = (
+                self.snapshot_reader.caught_up
+            )
         self.observer.install()
         self.broker_watch = BrokerWatch(
             probe_any(
@@ -139,6 +173,7 @@ class Worker:
             self.feature_config,
             settings.popularity_half_life_s,
         )
+        install_model_routes(app, self.describe_models)
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
         app.agent(self.track_events_topic, name="track_stats", concurrency=1)(self.track_stats)
 
@@ -172,6 +207,8 @@ class Worker:
         """The agent: one message at a time (concurrency 1, faust-streaming #606)."""
         messages = self.metrics.messages_total.labels(topic=self.settings.events_topic)
         await self.catalog_reader.caught_up.wait()  # features and lists need track metadata
+        if self.snapshot_reader is not None:  # resume from the last snapshot, not from zero
+            await self.snapshot_reader.caught_up.wait()
         async for event in stream.events():
             await self._tables_restored()
             message = event.message
@@ -306,6 +343,78 @@ class Worker:
         track = TrackInfo.from_record(orjson.loads(value))
         self.catalog[track_id] = track
         self.artist_of[track_id] = track.artist_id
+        self.models.track_known(track_id, track)
+        if self.learning is not None:
+            self.learning.catalog_changed()
+
+    def _snapshot_key(self) -> bytes | None:
+        """The key that verifies snapshots; without one, no snapshot is ever loaded."""
+        settings = self.settings
+        if settings.learning == "off":
+            return None
+        try:
+            return load_key(settings.snapshot_key, settings.snapshot_key_file)
+        except SnapshotKeyError as exc:
+            log.warning("serving untrained models, loading no snapshot: %s", exc)
+            return None
+
+    def _apply_snapshot(self, key: bytes, value: bytes | None) -> None:
+        """One snapshot record: verified, then swapped in; a refusal keeps the old models."""
+        if value is None:
+            return
+        serving = self.models.current.version
+        try:
+            loaded = self.models.offer(value)
+        except SnapshotRefused as refused:
+            self._refused(refused.reason, str(refused), serving)
+            return
+        except ValueError as exc:
+            self._refused("bad_arrays", str(exc), serving)
+            return
+        if loaded:
+            self._show_models(self.models.current)
+
+    def _refused(self, reason: str, detail: str, serving: str) -> None:
+        self.snapshots_refused[reason] += 1
+        self.metrics.model_snapshots_refused_total.labels(reason=reason).inc()
+        log.warning(
+            "model snapshot refused (%s); still serving %s",
+            detail,
+            serving,
+            extra={"topic": self.settings.snapshots_topic, "reason": reason},
+        )
+
+    def _show_models(self, models: ServingModels) -> None:
+        metrics, quality = self.metrics, models.metrics
+        engagement = quality.get("engagement") or {}
+        taste = quality.get("taste") or {}
+        learned = float(models.examples_seen)
+        metrics.set_model_quality(
+            "engagement",
+            models.version,
+            {
+                "auc": engagement.get("roc_auc"),
+                "log_loss": engagement.get("log_loss"),
+                "calibration_error": engagement.get("ece"),
+                "examples_learned": learned,
+            },
+        )
+        hit_rate = taste.get(f"hit_rate_at_{HIT_K}")
+        metrics.set_model_quality(
+            "taste", models.version, {"hit_rate_at_10": hit_rate, "examples_learned": learned}
+        )
+        metrics.model_snapshot_created_timestamp_seconds.set(models.created_at_ms / 1000.0)
+        metrics.model_snapshots_loaded_total.inc()
+        log.info("serving model snapshot %s", models.version)
+
+    def describe_models(self) -> dict[str, Any]:
+        """``GET /models``: what this worker serves, and what it was refused."""
+        return {
+            "learning": self.settings.learning,
+            "snapshot_key": self.models.key is not None,
+            "serving": self.models.current.describe(),
+            "snapshots_refused": dict(self.snapshots_refused),
+        }
 
     async def _dead_letter_error(
         self, exc: Exception, key: bytes | None, value: bytes | None, source: Source

@@ -26,27 +26,36 @@ class WorkerProcess:
     """``python -m streams worker`` with the test's settings; stopped by the test."""
 
     def __init__(
-        self, settings: Settings, log_path: Path, entry: tuple[str, ...] = ("-m", "streams")
+        self,
+        settings: Settings,
+        log_path: Path,
+        entry: tuple[str, ...] = ("-m", "streams"),
+        role: str = "worker",
     ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.entry = entry  # what follows the interpreter: a module, or a test's wrapper script
+        self.role = role  # the CLI command: worker or learner
         self.process: subprocess.Popen[bytes] | None = None
         self.web_port = 0
+
+    @property
+    def port_setting(self) -> str:
+        return env_name("learner_web_port" if self.role == "learner" else "web_port")
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         for name, value in vars(self.settings).items():
             env[env_name(name)] = str(value)
-        env[env_name("web_port")] = str(free_port())
+        env[self.port_setting] = str(free_port())
         return env
 
     def start(self) -> WorkerProcess:
         env = self.env()
-        self.web_port = int(env[env_name("web_port")])
+        self.web_port = int(env[self.port_setting])
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *self.entry, "worker"],
+                [sys.executable, *self.entry, self.role],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -14,7 +14,7 @@ from streams.contracts.events import EventDecoder, Rejection
 from streams.pipeline.ingest import Source, dead_letter, ingest_message
 from streams.settings import dead_letter_bytes_at_most
 from streams.state.dedupe import RecentEventIds
-from streams.state.keyed_state import TrackState, UserState
+from streams.state.keyed_state import STATE_VERSION, TrackState, UserState
 from tests.factories import NOW_MS, make_event
 from tests.unit.features.test_user import assert_close
 
@@ -161,7 +161,7 @@ def test_a_version_4_user_state_restores_with_the_same_features_ids_and_tracks()
         "replay",
         "duplicate",
     ]
-    assert restored.to_state()["v"] == 6
+    assert restored.to_state()["v"] == STATE_VERSION
 
 
 #: A version 5 user state as the previous release saved it: the same play (offset
