@@ -305,6 +305,12 @@ class LearnerMetrics:
             "Training examples learned (each once: a replay after a restart is not counted).",
             registry=reg,
         )
+        self.learning_seconds_total = Counter(
+            "tunestream_learner_learning_seconds_total",
+            "Time spent learning examples (its rate against examples_total is the learner's "
+            "capacity: the stream's rate must stay below it).",
+            registry=reg,
+        )
         self.bad_records_total = Counter(
             "tunestream_learner_bad_records_total",
             "training-examples records that could not be read, skipped.",

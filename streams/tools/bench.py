@@ -14,6 +14,16 @@ and topic names, so no phase sees another's data. The figures (the keys of
     the first message divided by the time from the first to the last processed
     message, both read from the worker's own timestamps on its clean-topic
     records (so start-up, group join and polling granularity are not in it).
+``events_per_s_single_learning_off``, ``learning_cost_share``
+    The single-event drain again with ``TUNESTREAM_LEARNING=off`` (no training
+    examples, no taste vectors, popularity lists), and ``1 - single / off``: what
+    learning costs the worker (the budget is 30%). The learning-on drains start
+    from a signed snapshot with a vector for every track, so lists are ranked by
+    taste as in use; no learner runs during them.
+``learner_examples_per_s``
+    A learner process (``tunestream learner``) drains the single-event drain's
+    examples: examples learned per second of learning time (its ``/metrics``),
+    the rate of the stream one learner can keep up with.
 ``events_per_s_batched``
     The same with ``batch_events`` (50) events of one user per message.
 ``faust_noop_messages_per_s``
@@ -59,6 +69,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import secrets
 import shutil
 import signal
 import statistics
@@ -76,10 +87,12 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from features.errors import TunestreamError
+from online_models.learner import SNAPSHOT_NAME, Learner
+from online_models.snapshot import encode_snapshot
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, encode
 from streams.kafka.broker import EmbeddedBroker, free_port
@@ -454,6 +467,8 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """``(figure, value, how it was measured)`` rows for the table.
 
     >>> rows = figure_rows({"events": 2000, "batch_events": 50, "events_per_s_single": 3000.4,
+    ...     "events_per_s_single_learning_off": 3500, "learning_cost_share": 0.143,
+    ...     "learner_examples_per_s": 8000,
     ...     "events_per_s_batched": 9000, "faust_noop_messages_per_s": 6000,
     ...     "single_vs_noop_ratio": 0.5, "latency_p50_ms": None, "latency_p99_ms": None,
     ...     "bytes_per_user": 1900, "bytes_per_user_squeezed": 4900,
@@ -461,8 +476,8 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     ...     "cpu_count": 2, "python_version": "3.11.7", "platform": "Linux x86_64"})
     >>> rows[0]
     ('events/s, 1 event per message', '3,000', 'one worker draining a backlog of 2,000 events')
-    >>> rows[4][:2]
-    ('end-to-end latency p50 / p99', 'skipped')
+    >>> rows[2][:2], rows[7][:2]
+    (('throughput learning costs', '14%'), ('end-to-end latency p50 / p99', 'skipped'))
     """
     events = f"{result['events']:,}"
     if result.get("latency_p50_ms") is None:
@@ -480,6 +495,16 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             f"one worker draining a backlog of {events} events",
         ),
         (
+            "events/s, 1 event per message, learning off",
+            _number(result["events_per_s_single_learning_off"]),
+            "the same drain without training examples, taste vectors or taste ranking",
+        ),
+        (
+            "throughput learning costs",
+            f"{result['learning_cost_share']:.0%}",
+            "1 - learning on / learning off, single-event drains (budget: 30%)",
+        ),
+        (
             f"events/s, {result['batch_events']} events per message",
             _number(result["events_per_s_batched"]),
             f"the same backlog in messages of {result['batch_events']} events of one user",
@@ -488,6 +513,11 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             "Faust no-op agent, messages/s",
             _number(result["faust_noop_messages_per_s"]),
             f"an agent that only iterates the stream, backlog of {events} messages",
+        ),
+        (
+            "learner, examples/s",
+            _number(result["learner_examples_per_s"]),
+            "per second of learning, one learner draining the single drain's examples",
         ),
         (
             "single-event worker / no-op",
@@ -602,12 +632,21 @@ class _Run:
     stack: contextlib.ExitStack
     ready_s: list[float] = field(default_factory=list)
 
-    def phase_settings(self, phase: str) -> Settings:
+    snapshot_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    settings_of: dict[str, Settings] = field(default_factory=dict)
+
+    def phase_settings(self, phase: str, learning: bool = True) -> Settings:
         name = f"bench-{phase}-{uuid.uuid4().hex[:6]}"
         settings = self.base.namespaced(
-            name, data_dir=str(self.workdir / name), web_port=free_port()
+            name,
+            data_dir=str(self.workdir / name),
+            web_port=free_port(),
+            learner_web_port=free_port(),
+            learning="on" if learning else "off",
+            snapshot_key=self.snapshot_key,
         )
         asyncio.run(ensure_topics(settings))
+        self.settings_of[phase] = settings
         return settings
 
     def spawn(self, name: str, argv: Sequence[str], settings: Settings) -> Child:
@@ -727,13 +766,26 @@ async def read_topic(settings: Settings, topic: str) -> list[Any]:
 
 
 def _drain(
-    run: _Run, phase: str, per_message: int, n_events: int, *, profile: bool = False
+    run: _Run,
+    phase: str,
+    per_message: int,
+    n_events: int,
+    *,
+    profile: bool = False,
+    learning: bool = True,
 ) -> tuple[float, dict[str, Any] | None]:
-    """One worker drains ``n_events`` pre-published events: (events/s, profile or None)."""
-    settings = run.phase_settings(phase)
+    """One worker drains ``n_events`` pre-published events: (events/s, profile or None).
+
+    With ``learning``, the worker starts from a snapshot of the catalog's tracks
+    (so lists are ranked by taste) and sends a training example per event; no
+    learner runs during the drain (:func:`_learner_rate` times one afterwards).
+    """
+    settings = run.phase_settings(phase, learning)
     population = backlog_population(n_events)
     messages = messages_of(population.take(n_events), per_message)
     asyncio.run(publish_catalog(settings, (t.to_dict() for t in population.tracks)))
+    if learning:
+        asyncio.run(publish_starting_snapshot(settings, population))
     if not profile:  # a backlog: the worker drains it at its own pace
         asyncio.run(_publish_messages(settings, messages))
     worker = run.start_worker(settings)
@@ -779,6 +831,52 @@ def _drain(
     if profiled is not None:
         profiled["events_per_s"] = round(rate, 1)  # under the sampler: not a figure to quote
     return rate, profiled
+
+
+async def publish_starting_snapshot(settings: Settings, population: Population) -> None:
+    """A signed snapshot holding a vector for every track of ``population``'s catalog."""
+    learner = Learner(taste_factors=settings.taste_factors)
+    learner.set_catalog({t.track_id: (t.artist_id, t.genres) for t in population.tracks})
+    for track in population.tracks:
+        learner.taste.track_vector(track.track_id)  # a row for each: ranking costs as in use
+    blob = encode_snapshot(learner.snapshot(now_ms()), settings.snapshot_key.encode())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        max_request_size=settings.snapshot_max_bytes,
+        **security_options(settings),
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.snapshots_topic, blob, key=SNAPSHOT_NAME.encode())
+    finally:
+        await producer.stop()
+
+
+def _learner_rate(run: _Run, phase: str, n_events: int) -> float:
+    """A learner drains the ``n_events`` examples the ``phase`` drain left: examples
+    learned per second of learning (its ``/metrics``: what one learner can keep up with)."""
+    settings = run.settings_of[phase]
+    learner = run.spawn("learner", [sys.executable, "-m", "streams", "learner"], settings)
+
+    def metrics() -> str:
+        return http_get(settings.learner_web_port, "/metrics", timeout_s=2)[1].decode()
+
+    def learned() -> float:
+        return _sample(metrics(), "tunestream_learner_examples_total")
+
+    _wait_for(learner, learned, n_events, "learner", run.reporter)
+    text = metrics()
+    learner.stop()
+    seconds = _sample(text, "tunestream_learner_learning_seconds_total")
+    return _sample(text, "tunestream_learner_examples_total") / seconds if seconds > 0 else 0.0
+
+
+def _sample(metrics_text: str, name: str) -> float:
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return 0.0
 
 
 def _forwarded(settings: Settings, n_events: int, worker: Child) -> list[tuple[float, int]]:
@@ -970,15 +1068,22 @@ def run_bench(
             f"single-event drain: {n:,} events, 1 per message (broker {broker.bootstrap_servers})"
         )
         single, _ = _drain(run, "single", 1, n)
+        reporter.phase(f"single-event drain with learning off: {n:,} events")
+        single_off, _ = _drain(run, "single-off", 1, n, learning=False)
         reporter.phase(f"batched drain: {n:,} events, {options.batch_events} per message")
         batched, _ = _drain(run, "batched", options.batch_events, n)
         reporter.phase(f"Faust no-op agent: {n:,} messages")
         noop = _noop(run, n)
+        reporter.phase(f"learner: the {n:,} examples of the single-event drain")
+        learner = _learner_rate(run, "single", n)
         result.update(
             events_per_s_single=round(single, 1),
+            events_per_s_single_learning_off=round(single_off, 1),
+            learning_cost_share=round(1.0 - single / single_off, 3),
             events_per_s_batched=round(batched, 1),
             faust_noop_messages_per_s=round(noop, 1),
             single_vs_noop_ratio=round(single / noop, 3),
+            learner_examples_per_s=round(learner, 1),
         )
         result.update(latency_rate=options.rate, latency_duration_s=options.duration_s)
         if options.latency:
@@ -1001,8 +1106,11 @@ def run_bench(
 REQUIRED_KEYS: Final = (
     "events",
     "events_per_s_single",
+    "events_per_s_single_learning_off",
+    "learning_cost_share",
     "events_per_s_batched",
     "faust_noop_messages_per_s",
+    "learner_examples_per_s",
     "single_vs_noop_ratio",
     "latency_p50_ms",
     "latency_p99_ms",

@@ -178,7 +178,9 @@ class LearnerRole:
                 extra={"partition": partition, "offset": offset},
             )
             examples = []  # its position still counts: it is not read again
+        started = time.perf_counter()
         learned = self.learner.learn_many(examples, partition, offset)
+        self.metrics.learning_seconds_total.inc(time.perf_counter() - started)
         self.learned_since_snapshot += learned
         self.metrics.examples_total.inc(learned)
 

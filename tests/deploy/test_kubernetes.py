@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import yaml
 
 from streams.settings import Settings, env_name
+from streams.tools.cli import build_parser
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 KUSTOMIZATION = yaml.safe_load((K8S / "kustomization.yaml").read_text())
@@ -27,6 +30,50 @@ def worker() -> dict[str, Any]:
     (statefulset,) = kind("StatefulSet")
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     return dict(container)
+
+
+def learner_deployment() -> dict[str, Any]:
+    (deployment,) = kind("Deployment")
+    return deployment
+
+
+def learner() -> dict[str, Any]:
+    (container,) = learner_deployment()["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def named(kind_name: str, name: str) -> dict[str, Any]:
+    (doc,) = [d for d in kind(kind_name) if d["metadata"]["name"] == name]
+    return doc
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str | None]:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def secret_file(workload: dict[str, Any], container: dict[str, Any], path: str) -> dict[str, Any]:
+    """The secret volume that puts ``path`` into ``container``, with the key it reads."""
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == posixpath.dirname(path)]
+    assert mount.get("readOnly") is True, f"{mount['name']} is mounted writable"
+    volumes = workload["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in volumes if v["name"] == mount["name"]]
+    (item,) = [i for i in volume["secret"]["items"] if i["path"] == posixpath.basename(path)]
+    return {**volume["secret"], "key": item["key"]}
+
+
+def looks_like_a_key(token: str) -> bool:
+    """A long token of base64 or hex characters mixing cases and digits: a secret."""
+    return (
+        len(token) >= 32
+        and re.fullmatch(r"[A-Za-z0-9+/=_-]+", token) is not None
+        and any(c.isdigit() for c in token)
+        and any(c.isupper() for c in token)
+        and any(c.islower() for c in token)
+    ) or re.fullmatch(r"[0-9a-fA-F]{32,}", token) is not None
 
 
 def test_kustomization_lists_every_manifest_in_the_folder() -> None:
@@ -67,7 +114,7 @@ def test_worker_has_resource_limits_and_runs_as_non_root() -> None:
 
 def test_every_tunestream_variable_is_a_setting() -> None:
     (config,) = kind("ConfigMap")
-    names = set(config["data"]) | {e["name"] for e in worker()["env"]}
+    names = set(config["data"]) | {e["name"] for c in (worker(), learner()) for e in c["env"]}
     known = {env_name(f.name) for f in fields(Settings)}
     assert {n for n in names if n.startswith("TUNESTREAM_")} <= known
     Settings.from_env({k: str(v) for k, v in config["data"].items()})
@@ -81,7 +128,7 @@ def test_secrets_are_mounted_as_files_never_written_in_a_manifest() -> None:
 
 
 def test_prometheus_finds_the_workers_by_servicemonitor_and_by_annotations() -> None:
-    (monitor,) = kind("ServiceMonitor")
+    monitor = named("ServiceMonitor", "tunestream")
     selected = monitor["spec"]["selector"]["matchLabels"]
     scraped = [s for s in kind("Service") if selected.items() <= s["metadata"]["labels"].items()]
     assert len(scraped) == 1, "exactly one Service is scraped, or every sample counts twice"
@@ -98,3 +145,79 @@ def test_table_routing_reaches_each_pod_by_its_stable_name() -> None:
     assert [s["metadata"]["name"] for s in headless] == [statefulset["spec"]["serviceName"]]
     env = {e["name"]: e.get("value") for e in worker()["env"]}
     assert env["TUNESTREAM_ADVERTISED_HOST"] == f"$(POD_NAME).{statefulset['spec']['serviceName']}"
+
+
+def test_exactly_one_learner_and_a_rollout_never_runs_two() -> None:
+    deployment = learner_deployment()
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate", "RollingUpdate overlaps two"
+    assert not kind("HorizontalPodAutoscaler")
+    args = build_parser().parse_args(learner()["args"])
+    assert args.command == "learner"
+    assert learner()["image"] == worker()["image"]
+
+
+def test_learner_listens_on_its_port_and_its_liveness_probe_uses_livez() -> None:
+    container = learner()
+    env = env_of(container)
+    assert env["TUNESTREAM_WEB_HOST"] == "0.0.0.0"
+    (port,) = container["ports"]
+    settings = Settings.from_env({k: v for k, v in env.items() if v is not None})
+    assert port["containerPort"] == settings.learner_web_port
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port["name"]}
+    annotations = learner_deployment()["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port["containerPort"])
+
+
+def test_learner_has_resource_limits_and_the_workers_security_context() -> None:
+    container = learner()
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    (statefulset,) = kind("StatefulSet")
+    pod_spec = learner_deployment()["spec"]["template"]["spec"]
+    assert pod_spec["securityContext"] == statefulset["spec"]["template"]["spec"]["securityContext"]
+    assert container["securityContext"] == worker()["securityContext"]
+
+
+def test_learner_and_workers_read_the_same_key_from_a_secret_file() -> None:
+    (statefulset,) = kind("StatefulSet")
+    files = []
+    for workload, container in ((learner_deployment(), learner()), (statefulset, worker())):
+        env = env_of(container)
+        assert "TUNESTREAM_SNAPSHOT_KEY" not in env, "the key comes as a file, not a value"
+        path = env["TUNESTREAM_SNAPSHOT_KEY_FILE"]
+        assert path is not None and path.startswith("/var/run/secrets/")
+        secret = secret_file(workload, container, path)
+        files.append((path, secret["secretName"], secret["key"]))
+    assert files[0] == files[1], f"learner and workers read different keys: {files}"
+    learner_secret = secret_file(learner_deployment(), learner(), files[0][0])
+    assert learner_secret.get("optional", False) is False, "the learner cannot run without it"
+
+
+def test_no_snapshot_key_is_written_in_a_manifest() -> None:
+    assert not kind("Secret"), "secrets are created out of band, not committed"
+    for path in K8S.iterdir():
+        tokens = re.split(r"[\s\"',:\[\]{}()]+", path.read_text())
+        assert not [t for t in tokens if looks_like_a_key(t)], f"{path.name} holds a key"
+
+
+def test_learner_pods_are_apart_from_the_workers_services_and_budget() -> None:
+    labels = learner_deployment()["spec"]["template"]["metadata"]["labels"]
+    assert selects(learner_deployment()["spec"]["selector"]["matchLabels"], labels)
+    (statefulset,) = kind("StatefulSet")
+    assert not selects(statefulset["spec"]["selector"]["matchLabels"], labels)
+    for service in kind("Service"):
+        routed_here = selects(service["spec"]["selector"], labels)
+        assert routed_here == (service["metadata"]["name"] == "tunestream-learner"), service
+    for budget in kind("PodDisruptionBudget"):
+        assert not selects(budget["spec"]["selector"]["matchLabels"], labels)
+
+
+def test_prometheus_finds_the_learner_in_its_own_job() -> None:
+    monitor = named("ServiceMonitor", "tunestream-learner")
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    scraped = [s for s in kind("Service") if selects(selected, s["metadata"]["labels"])]
+    assert [s["metadata"]["name"] for s in scraped] == ["tunestream-learner"]
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    (port,) = learner()["ports"]
+    assert scraped[0]["spec"]["ports"][0]["targetPort"] == port["name"]

@@ -115,7 +115,7 @@ def test_dashboard_has_the_four_sections_and_uses_the_provisioned_datasource() -
     (path,) = DASHBOARDS
     dashboard = json.loads(path.read_text())
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Overview", "Data quality", "State and recovery", "Output"]
+    assert rows == ["Overview", "Data quality", "State and recovery", "Output", "Models"]
     datasource = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
     )["datasources"][0]

@@ -60,13 +60,21 @@ def test_a_quick_bench_reports_every_figure_as_json() -> None:
     for key in REQUIRED_KEYS:
         assert key in figures, key
     assert figures["events"] == 2000
-    for key in ("events_per_s_single", "events_per_s_batched", "faust_noop_messages_per_s"):
+    for key in (
+        "events_per_s_single",
+        "events_per_s_single_learning_off",
+        "events_per_s_batched",
+        "faust_noop_messages_per_s",
+        "learner_examples_per_s",
+    ):
         assert isinstance(figures[key], float) and figures[key] > 0, key
+    assert figures["learning_cost_share"] < 1
     # A worker does more per message than a loop that does nothing; 2 allows for noise.
     assert 0 < figures["single_vs_noop_ratio"] < 2
     assert figures["latency_p50_ms"] is None and figures["latency_p99_ms"] is None
     assert 1_000 < figures["bytes_per_user"] < 1_000_000
-    assert figures["ready_s"] > 0 and len(figures["ready_s_each"]) == 2  # single, batched
+    # single, single with learning off, batched
+    assert figures["ready_s"] > 0 and len(figures["ready_s_each"]) == 3
     assert figures["cpu_count"] == os.cpu_count()
     assert figures["python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert "profile" not in figures
@@ -81,7 +89,7 @@ def test_the_latency_phase_reads_the_lists_the_worker_published() -> None:
     assert figures["latency_lists"] > 0
     assert figures["latency_events"] > 0
     assert 0 <= figures["latency_p50_ms"] <= figures["latency_p99_ms"]
-    assert len(figures["ready_s_each"]) == 3  # single, batched, latency
+    assert len(figures["ready_s_each"]) == 4  # single, single with learning off, batched, latency
 
 
 @pytest.mark.skipif(py_spy_binary() is None, reason="needs py-spy (the 'profile' extra)")

@@ -154,8 +154,10 @@ def test_snapshots_reach_two_workers_which_serve_the_same_version_and_resume_it_
             async with EventProducer(learning.bootstrap_servers, learning.events_topic) as p:
                 await p.publish(make_event(user_id="u3", track_id="t3", ts=int(time.time() * 1000)))
             await reader.until(
-                lambda: any(r.key == b"u3" and r.value["items"] for r in reader.records[
-                    learning.recommendations_topic]),
+                lambda: any(
+                    r.key == b"u3" and r.value["items"]
+                    for r in reader.records[learning.recommendations_topic]
+                ),
                 60,
                 "a list for u3",
             )

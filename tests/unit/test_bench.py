@@ -161,6 +161,9 @@ RESULT = {
     "events": 20_000,
     "batch_events": 50,
     "events_per_s_single": 3412.6,
+    "events_per_s_single_learning_off": 4000.0,
+    "learning_cost_share": 0.147,
+    "learner_examples_per_s": 8123.0,
     "events_per_s_batched": 9876.5,
     "faust_noop_messages_per_s": 7000.0,
     "single_vs_noop_ratio": 0.488,
@@ -184,6 +187,9 @@ def test_figure_rows_show_every_figure_once() -> None:
     assert rows["events/s, 1 event per message"] == "3,413"
     assert rows["events/s, 50 events per message"] == "9,876"
     assert rows["Faust no-op agent, messages/s"] == "7,000"
+    assert rows["events/s, 1 event per message, learning off"] == "4,000"
+    assert rows["throughput learning costs"] == "15%"
+    assert rows["learner, examples/s"] == "8,123"
     assert rows["single-event worker / no-op"] == "0.49"
     assert rows["end-to-end latency p50 / p99"] == "148 / 172 ms"
     assert rows["stored state per active user"] == "1,861 bytes"
