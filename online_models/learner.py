@@ -7,9 +7,10 @@ user vector it was made with, so the learner can take the shared steps exactly
 as the worker would have (:meth:`online_models.taste.TasteModel.learn_shared`).
 The learner consumes the examples from one topic, in order, and for each one:
 
-1. the engagement model predicts, the live quality of the current version is
-   scored (:class:`online_models.quality.QualityReport`), then it learns
-   (prequential: test, then train); on every ``hit_every``-th positive example,
+1. the engagement model predicts, its live quality is scored over a rolling
+   window (:class:`online_models.quality.QualityReport`), then it learns
+   (prequential: test, then train); the window rolls on across versions, and each
+   snapshot carries its figures as of that snapshot; on every ``hit_every``-th positive example,
    the taste ranking of the last snapshot (what the workers serve) is checked
    for the track: the rolling hit-rate@10;
 2. the taste model's shared parts (tracks, artists, genres, biases) learn.
@@ -198,9 +199,11 @@ class Learner:
             arrays=arrays,
         )
         self.generation += 1
-        self.quality = QualityReport(self.engagement.name, self.version, self.quality_window)
-        self.hit_rate = RollingHitRate(HIT_K, self.quality_window)
-        self._served = None
+        # The windows roll on across versions: a version made every few seconds would
+        # otherwise be judged on a handful of examples. Each snapshot's figures are the
+        # last ``quality_window`` examples, each scored before the model learned it.
+        self.quality.version = self.version
+        self._served = None  # the hit-rate ranks with what the workers now serve
         return snapshot
 
     def _in_served_top(self, user: NDArray[np.float64], track_id: str) -> bool:

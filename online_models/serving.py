@@ -50,7 +50,7 @@ from online_models.engagement import LinearScorer
 from online_models.example import build_example, engagement_label
 from online_models.learner import SNAPSHOT_NAME, TrainingExample
 from online_models.snapshot import Snapshot
-from online_models.taste import TasteModel, Vector, array_names
+from online_models.taste import TasteModel, Vector, array_names, user_step_from
 
 UNTRAINED = "untrained"
 
@@ -77,6 +77,9 @@ class ServingModels:
         self.created_at_ms = created_at_ms
         self.examples_seen = examples_seen
         self.metrics: dict[str, Any] = dict(metrics or {})
+        #: track -> (full vector, bias): the served parts never change, so each
+        #: track's vector is summed from its parts once (memory: k + 1 floats a track)
+        self._vectors: dict[str, tuple[Vector, float]] = {}
 
     @classmethod
     def untrained(cls, k: int = 16) -> ServingModels:
@@ -115,6 +118,19 @@ class ServingModels:
     def set_catalog(self, catalog: Mapping[str, TrackInfo]) -> None:
         """Tell the taste model each track's artist and genres."""
         self.taste.set_catalog({t: (info.artist_id, info.genres) for t, info in catalog.items()})
+        for track_id in catalog:
+            self._vectors.pop(track_id, None)
+
+    def track_vector(self, track_id: str) -> tuple[Vector, float]:
+        """A track's full taste vector and bias, as served."""
+        cached = self._vectors.get(track_id)
+        if cached is None:
+            taste = self.taste
+            cached = self._vectors[track_id] = (
+                taste.track_vector(track_id),
+                taste.bias.get(track_id, 0.0),
+            )
+        return cached
 
     def user_vector(self, stored: NDArray[Any] | None, track_id: str) -> Vector:
         """The user's vector: the stored one, or (first event, or a model of another
@@ -138,11 +154,15 @@ class ServingModels:
         track_id = str(event["track_id"])
         user = self.user_vector(stored_vector, track_id)
         label = engagement_label(event, track)
-        similarity = float(user @ self.taste.track_vector(track_id))
-        x = build_example(features, event, track, taste_similarity=similarity)
         rng = random.Random(str(event["event_id"]))
         drawn = self.taste.sample_negatives(rng, track_ids, negatives)
-        new_user = self.taste.user_step(user, track_id, label, drawn)
+        parts = [self.track_vector(t) for t in (track_id, *drawn)]
+        vectors = np.stack([vector for vector, _ in parts])
+        biases = np.fromiter((bias for _, bias in parts), float, len(parts))
+        similarity = float(user @ vectors[0])
+        x = build_example(features, event, track, taste_similarity=similarity)
+        taste = self.taste
+        new_user = user_step_from(user, vectors, biases, label, taste.lr, taste.l2)
         example = TrainingExample(str(event["event_id"]), x, label, track_id, user.tolist(), drawn)
         return example, new_user
 
@@ -150,7 +170,10 @@ class ServingModels:
         """``candidates`` best first by the taste model's logit (one matrix product)."""
         if not candidates:
             return []
-        scores = self.taste.score_many(np.asarray(user, dtype=np.float64), candidates)
+        parts = [self.track_vector(t) for t in candidates]
+        matrix = np.stack([vector for vector, _ in parts])
+        biases = np.fromiter((bias for _, bias in parts), float, len(parts))
+        scores = matrix @ np.asarray(user, dtype=np.float64) + biases
         order = np.argsort(-scores, kind="stable")
         return [(candidates[i], float(scores[i])) for i in order]
 

@@ -109,6 +109,20 @@ class _Table:
         return rng.normal(0.0, self.scale, self.k)
 
 
+def user_step_from(
+    user: Vector, vectors: Vector, biases: Vector, label: int, lr: float, l2: float
+) -> Vector:
+    """The user's vector after one step on the track in row 0 of ``vectors`` (``label``)
+    and the negatives in the other rows (0 each), all from the same old ``user``: the
+    sum of :meth:`TasteModel.learn_user`'s steps, as one matrix product.
+    """
+    labels = np.zeros(len(vectors))
+    labels[0] = label
+    logits = np.clip(vectors @ user + biases, -30.0, 30.0)
+    gradients = 1.0 / (1.0 + np.exp(-logits)) - labels
+    return user - lr * (gradients @ vectors + len(vectors) * l2 * user)
+
+
 class TasteModel:
     """User and track factors with artist and genre parts; logistic loss, plain SGD.
 
@@ -192,10 +206,10 @@ class TasteModel:
         self, user: Vector, track_id: str, label: int, negatives: Sequence[str] = ()
     ) -> Vector:
         """The user's part of :meth:`learn` alone (a worker's): the new user vector."""
-        new_user = self.learn_user(user, track_id, label)
-        for negative in negatives:
-            new_user = new_user + (self.learn_user(user, negative, 0) - user)
-        return new_user
+        tracks = [track_id, *negatives]
+        vectors = np.stack([self.track_vector(t) for t in tracks])
+        biases = np.fromiter((self.bias.get(t, 0.0) for t in tracks), float, len(tracks))
+        return user_step_from(user, vectors, biases, label, self.lr, self.l2)
 
     def sample_negatives(self, rng: random.Random, track_ids: Sequence[str], n: int) -> list[str]:
         """``n`` tracks drawn uniformly from ``track_ids``: what the user could have
@@ -270,4 +284,4 @@ class TasteModel:
         return own, artist, [self.genres.row(genre) for genre in genres]
 
 
-__all__ = ["CatalogView", "TasteModel", "Vector", "array_names", "names_array"]
+__all__ = ["CatalogView", "TasteModel", "Vector", "array_names", "names_array", "user_step_from"]

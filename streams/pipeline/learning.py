@@ -82,7 +82,7 @@ class ModelSlot:
 
     def track_known(self, track_id: str, info: TrackInfo) -> None:
         """A catalog record arrived: the served taste model learns the track's parts."""
-        self.current.taste.set_catalog({track_id: (info.artist_id, info.genres)})
+        self.current.set_catalog({track_id: info})
 
 
 class ExampleMaker:

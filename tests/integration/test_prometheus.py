@@ -147,13 +147,35 @@ async def stream_events(settings: Settings, n: int) -> None:
 
 
 def test_prometheus_scrapes_a_worker_and_answers_every_dashboard_and_rule_query(
-    settings: Settings, worker: WorkerProcess, prometheus_for: Any
+    settings: Settings, prometheus_for: Any, tmp_path: Path
 ) -> None:
     assert RULES and DASHBOARDS, "deploy/ has no rules or dashboards"
-    worker.start()
+    # A learner too, so the model panels have a served snapshot's quality to show.
+    settings = settings.replace(snapshot_key="p" * 40, snapshot_interval_s=1.0)
+    learner = WorkerProcess(settings, tmp_path / "learner.log", role="learner").start()
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        check_every_query(settings, worker, prometheus_for)
+    finally:
+        worker.stop()
+        learner.stop()
+
+
+def serves_a_measured_snapshot(worker: WorkerProcess) -> bool:
+    status, body = worker.get("/models")
+    if status != 200:
+        return False
+    metrics = json.loads(body)["serving"]["metrics"]
+    return bool(metrics) and metrics["engagement"]["roc_auc"] is not None and (
+        metrics["taste"]["hit_rate_at_10"] is not None
+    )
+
+
+def check_every_query(settings: Settings, worker: WorkerProcess, prometheus_for: Any) -> None:
     wait_for(lambda: worker.get("/readyz")[0] == 200, 60, "the worker to be ready")
     prometheus = prometheus_for(f"127.0.0.1:{worker.web_port}")
     asyncio.run(stream_events(settings, 1500))
+    wait_for(lambda: serves_a_measured_snapshot(worker), 60, "a snapshot with its quality")
 
     def scraped_events() -> bool:
         try:

@@ -69,13 +69,15 @@ def test_no_position_is_learned_twice() -> None:
     assert once.examples_seen == 2
 
 
-def test_the_live_quality_is_scored_before_learning_and_resets_with_each_version() -> None:
+def test_the_live_quality_is_scored_before_learning_and_rolls_on_across_versions() -> None:
     live = learner()
     for offset, example in enumerate(examples(1_000)):
         live.learn(example, 0, offset)
     snapshot = live.snapshot(created_at_ms=1)
     assert snapshot.metrics["engagement"]["roc_auc"] > 0.7  # chance is 0.5: it learns
-    assert live.quality.examples == 0 and live.version == "logistic-v2"
+    assert live.version == "logistic-v2" and live.quality.version == "logistic-v2"
+    assert live.quality.examples == 1_000  # the window goes on: v2 is judged on it too
+    assert snapshot.metrics["taste"]["ranked"] > 0
 
 
 @pytest.mark.parametrize("model", SNAPSHOT_MODELS)

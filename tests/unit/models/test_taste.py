@@ -66,3 +66,15 @@ def test_learning_in_two_places_equals_learning_in_one() -> None:
     learner.learn_shared(user, "t3", 0)
     assert np.array_equal(after_together, after_owner)
     assert np.array_equal(together.track_matrix(list(CATALOG)), learner.track_matrix(list(CATALOG)))
+
+
+def test_the_users_step_as_one_matrix_product_equals_the_sum_of_single_steps() -> None:
+    model = TasteModel(k=6, seed=3)
+    model.set_catalog({f"t{i}": (f"a{i % 3}", ("jazz", "rock")[: 1 + i % 2]) for i in range(8)})
+    user = model.new_user_vector("t1") + 0.1
+    model.bias.update({"t2": 0.4, "t5": -0.3})
+    negatives = ["t2", "t5", "t5", "t7"]
+    expected = model.learn_user(user, "t3", 1)
+    for negative in negatives:
+        expected = expected + (model.learn_user(user, negative, 0) - user)
+    np.testing.assert_allclose(model.user_step(user, "t3", 1, negatives), expected)
