@@ -166,7 +166,9 @@ class ServingModels:
         example = TrainingExample(str(event["event_id"]), x, label, track_id, user.tolist(), drawn)
         return example, new_user
 
-    def rank_by_taste(self, user: NDArray[Any], candidates: Sequence[str]) -> list[tuple[str, float]]:
+    def rank_by_taste(
+        self, user: NDArray[Any], candidates: Sequence[str]
+    ) -> list[tuple[str, float]]:
         """``candidates`` best first by the taste model's logit (one matrix product)."""
         if not candidates:
             return []
