@@ -15,7 +15,8 @@ Two objects, both pure (no Kafka):
   example for the message's ``training-examples`` records.
 
 Examples go out at most once: only for events folded now (a replay is not
-folded again, so it makes no example), after the user's state is written.
+folded again, so it makes no example), after the user's state is written, gathered
+across messages by :class:`ExampleBatcher`.
 
 >>> from features import TrackInfo
 >>> from streams.state.keyed_state import UserState
@@ -36,6 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from features import TrackInfo
 from online_models.learner import TrainingExample
@@ -43,6 +45,7 @@ from online_models.serving import ServingModels
 from online_models.snapshot import SnapshotRefused, decode_snapshot
 from streams.contracts.events import Event
 from streams.pipeline.ingest import BeforeFold
+from streams.pipeline.output import Output
 from streams.state.keyed_state import UserState
 
 #: Most examples per training-examples record: a batch of 1,000 events must not make
@@ -119,12 +122,47 @@ class ExampleMaker:
         return example
 
 
-def example_records(examples: list[TrainingExample]) -> list[list[dict[str, Any]]]:
-    """The examples as JSON-safe records, at most :data:`EXAMPLES_PER_RECORD` per record."""
-    return [
-        [example.to_record() for example in examples[at : at + EXAMPLES_PER_RECORD]]
-        for at in range(0, len(examples), EXAMPLES_PER_RECORD)
-    ]
+class ExampleBatcher:
+    """Gathers the examples of many messages into few ``training-examples`` records.
+
+    A record per message would cost the worker a producer send per message (as much
+    as the examples themselves); examples are sent at most once anyway, so they wait
+    here until :data:`EXAMPLES_PER_RECORD` are gathered or the caller's timer calls
+    :meth:`drain` (and at shutdown). A crash loses what waits: at most one record, or
+    one timer period, of examples. Records have no key (the learner reads positions,
+    not keys): the producer spreads them over the partitions.
+
+    >>> batcher = ExampleBatcher("examples", per_record=2)
+    >>> example = TrainingExample("e1", {}, 1, "t1", [0.0])
+    >>> batcher.add([example]), len(batcher.add([example, example]))
+    ([], 1)
+    >>> [len(orjson.loads(output.value)) for output in batcher.drain()]
+    [1]
+    """
+
+    def __init__(self, topic: str, per_record: int = EXAMPLES_PER_RECORD) -> None:
+        self.topic = topic
+        self.per_record = per_record
+        self._waiting: list[dict[str, Any]] = []
+
+    def add(self, examples: list[TrainingExample]) -> list[Output]:
+        """Take ``examples``; the records that are now full, to send."""
+        self._waiting += [example.to_record() for example in examples]
+        full: list[Output] = []
+        while len(self._waiting) >= self.per_record:
+            full.append(self._record(self._waiting[: self.per_record]))
+            del self._waiting[: self.per_record]
+        return full
+
+    def drain(self) -> list[Output]:
+        """Whatever waits, as one record (none if nothing waits)."""
+        if not self._waiting:
+            return []
+        waiting, self._waiting = self._waiting, []
+        return [self._record(waiting)]
+
+    def _record(self, records: list[dict[str, Any]]) -> Output:
+        return Output(self.topic, None, orjson.dumps(records))
 
 
-__all__ = ["EXAMPLES_PER_RECORD", "ExampleMaker", "ModelSlot", "example_records"]
+__all__ = ["EXAMPLES_PER_RECORD", "ExampleBatcher", "ExampleMaker", "ModelSlot"]

@@ -11,7 +11,8 @@ the state first, then the records, then :meth:`MessagePlanner.applied`.
 
 >>> from streams.contracts.events import EventDecoder
 >>> from streams.pipeline.ingest import Source
->>> from streams.pipeline.learning import ExampleMaker, example_records
+>>> from streams.pipeline.learning import ExampleMaker
+from streams.pipeline.output import Output
 from streams.pipeline.refresh import RefreshThrottle
 >>> from online_models.trending import TrendingBoard
 >>> planner = MessagePlanner(
@@ -50,7 +51,8 @@ from streams.pipeline.ingest import (
     dead_letter_key,
     ingest_message,
 )
-from streams.pipeline.learning import ExampleMaker, example_records
+from streams.pipeline.learning import ExampleMaker
+from streams.pipeline.output import Output
 from streams.pipeline.refresh import RefreshThrottle
 from streams.state.codec import decode_state, encode_state
 from streams.state.keyed_state import UserState
@@ -58,23 +60,6 @@ from streams.state.live import LiveStates
 
 #: Room kept in a producer request for the record batch, record and header framing.
 RECORD_OVERHEAD_BYTES = 1_024
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """One record to publish."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Mapping[str, bytes] | None = None
-    #: None: the partitioner picks it from the key
-    partition: int | None = None
-
-    @property
-    def size(self) -> int:
-        headers = sum(len(k) + len(v) for k, v in (self.headers or {}).items())
-        return len(self.key or b"") + len(self.value) + headers
 
 
 @dataclass
@@ -90,6 +75,8 @@ class Effects:
     recommendation: dict[str, Any] | None = None
     #: the decoded state ``state`` encodes, to keep in memory for the next message
     live: UserState | None = None
+    #: the training examples of the events folded now (:class:`ExampleBatcher` sends them)
+    examples: list[TrainingExample] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -211,7 +198,8 @@ class MessagePlanner:
             return self._refuse_oversize(outcome, too_big.size, source, key, value)
         effects = Effects(outcome, state=encode_state(state.to_state()), live=state)
         effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
-        effects.outputs += self._examples(key, examples)
+        if self.config.training_examples_topic is not None:
+            effects.examples = examples
         if self.throttle.due(key, self.now_s()):
             effects.recommendation = self._recommend(outcome.accepted[-1], state)
             effects.outputs.append(
@@ -283,12 +271,6 @@ class MessagePlanner:
                 Output(self.config.track_events_topic, first_track, encode(record), None, partition)
             )
         return outputs
-
-    def _examples(self, key: bytes, examples: list[TrainingExample]) -> list[Output]:
-        topic = self.config.training_examples_topic
-        if topic is None or not examples:
-            return []
-        return [Output(topic, key, encode(record)) for record in example_records(examples)]
 
     def _refuse_oversize(
         self, outcome: IngestOutcome, size: int, source: Source, key: bytes, value: bytes | None

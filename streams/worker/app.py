@@ -46,7 +46,7 @@ from streams.ops.metrics import Metrics
 from streams.ops.observability import Observer
 from streams.pipeline.by_track import fold_track_record
 from streams.pipeline.ingest import IngestOutcome, Source
-from streams.pipeline.learning import ExampleMaker, ModelSlot
+from streams.pipeline.learning import ExampleBatcher, ExampleMaker, ModelSlot
 from streams.pipeline.message import Effects, MessagePlanner, Output, PlannerConfig
 from streams.pipeline.refresh import RefreshThrottle
 from streams.settings import Settings
@@ -54,6 +54,9 @@ from streams.state.keyed_state import TrackState, UserState
 from streams.state.live import LiveStates
 
 log = logging.getLogger("tunestream.worker")
+
+#: Longest a training example waits for its record to fill (lost if the worker dies).
+EXAMPLES_FLUSH_INTERVAL_S = 0.25
 
 
 class Worker:
@@ -119,6 +122,7 @@ class Worker:
             artist_of=self.artist_of,
             learning=self.learning,
         )
+        self.examples = ExampleBatcher(settings.training_examples_topic)
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
         app.on_partitions_revoked.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
         app.on_partitions_assigned.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
@@ -140,6 +144,8 @@ class Worker:
         )
         app.task(self.trending_reader.run)
         app.timer(settings.trending_publish_interval_s)(self._publish_trending)
+        app.timer(EXAMPLES_FLUSH_INTERVAL_S)(self._send_waiting_examples)
+        app.on_before_shutdown.connect(self._send_waiting_examples_at_shutdown)  # type: ignore[arg-type]
         self.observer = Observer(app, settings, self.metrics, tables=[self.users, self.tracks])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
         self.observer.prerequisites["loading the trending lists"] = self.trending_reader.caught_up
@@ -266,6 +272,15 @@ class Worker:
             self.users[key] = effects.state  # one changelog record for the whole batch
         for output in effects.outputs:
             await self._send(output)
+        for output in self.examples.add(effects.examples):
+            await self._send(output)
+
+    async def _send_waiting_examples(self) -> None:
+        for output in self.examples.drain():
+            await self._send(output)
+
+    async def _send_waiting_examples_at_shutdown(self, sender: Any, **_: Any) -> None:
+        await self._send_waiting_examples()
 
     async def _send(self, output: Output) -> None:
         topic = self.outputs[output.topic]

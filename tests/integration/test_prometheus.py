@@ -166,8 +166,10 @@ def serves_a_measured_snapshot(worker: WorkerProcess) -> bool:
     if status != 200:
         return False
     metrics = json.loads(body)["serving"]["metrics"]
-    return bool(metrics) and metrics["engagement"]["roc_auc"] is not None and (
-        metrics["taste"]["hit_rate_at_10"] is not None
+    return (
+        bool(metrics)
+        and metrics["engagement"]["roc_auc"] is not None
+        and (metrics["taste"]["hit_rate_at_10"] is not None)
     )
 
 

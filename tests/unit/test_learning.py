@@ -16,7 +16,12 @@ from online_models.taste import TasteModel
 from online_models.trending import PartitionTop, TrendingBoard
 from streams.contracts.events import EventDecoder
 from streams.pipeline.ingest import Source
-from streams.pipeline.learning import EXAMPLES_PER_RECORD, ExampleMaker, ModelSlot
+from streams.pipeline.learning import (
+    EXAMPLES_PER_RECORD,
+    ExampleBatcher,
+    ExampleMaker,
+    ModelSlot,
+)
 from streams.pipeline.message import MessagePlanner, PlannerConfig
 from streams.pipeline.refresh import RefreshThrottle
 from streams.state.codec import decode_state
@@ -49,8 +54,7 @@ def planner(slot: ModelSlot, learning: bool = True, trending: TrendingBoard | No
 
 
 def examples_in(effects: Any) -> list[dict[str, Any]]:
-    records = [orjson.loads(o.value) for o in effects.outputs if o.topic == "examples"]
-    return [example for record in records for example in record]
+    return [example.to_record() for example in effects.examples]
 
 
 def trained_snapshot(created_at_ms: int = NOW_MS) -> bytes:
@@ -103,12 +107,17 @@ def test_the_workers_user_step_is_the_user_part_of_learning_in_one_place() -> No
     assert again.negatives == example.negatives  # drawn from the event id: repeatable
 
 
-def test_a_batch_of_many_events_goes_out_in_records_of_bounded_size() -> None:
+def test_examples_of_many_messages_go_out_in_few_records_of_bounded_size() -> None:
     p = planner(ModelSlot(KEY, catalog=CATALOG))
-    events = [make_event(track_id=f"t{i % 20}", ts=NOW_MS - 1000 + i) for i in range(250)]
-    effects = p.plan(b"u1", orjson.dumps(events), Source("e", 0, 1), None)
-    sizes = [len(orjson.loads(o.value)) for o in effects.outputs if o.topic == "examples"]
-    assert sizes == [EXAMPLES_PER_RECORD, EXAMPLES_PER_RECORD, 50]
+    batcher = ExampleBatcher("examples")
+    sent = []
+    for offset in range(5):
+        events = [make_event(track_id=f"t{i % 20}", ts=NOW_MS - 1000 + i) for i in range(50)]
+        effects = p.plan(b"u1", orjson.dumps(events), Source("e", 0, offset), None)
+        sent += batcher.add(effects.examples)
+    sent += batcher.drain()
+    assert [len(orjson.loads(o.value)) for o in sent] == [EXAMPLES_PER_RECORD] * 2 + [50]
+    assert {o.topic for o in sent} == {"examples"} and batcher.drain() == []
 
 
 def test_with_learning_off_no_example_goes_out_and_no_vector_is_kept() -> None:
