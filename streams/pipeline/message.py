@@ -11,9 +11,7 @@ the state first, then the records, then :meth:`MessagePlanner.applied`.
 
 >>> from streams.contracts.events import EventDecoder
 >>> from streams.pipeline.ingest import Source
->>> from streams.pipeline.learning import ExampleMaker
-from streams.pipeline.output import Output
-from streams.pipeline.refresh import RefreshThrottle
+>>> from streams.pipeline.refresh import RefreshThrottle
 >>> from online_models.trending import TrendingBoard
 >>> planner = MessagePlanner(
 ...     PlannerConfig(clean_topic="clean", dlq_topic="dlq", track_events_topic="by-track",

@@ -629,7 +629,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         profile=args.profile,
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # stop our broker and workers on the way out
+    _stop_on_signals()
     try:
         result = run_bench(settings, options, Reporter())
     except BenchError as exc:
@@ -653,7 +653,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"--scenario {unknown[0]!r} is not a scenario; one of {', '.join(SCENARIO_NAMES)}"
         )
     settings = _settings(args)  # checked before anything starts
-    signal.signal(signal.SIGTERM, _interrupt)  # stop our broker and workers on the way out
+    _stop_on_signals()
     results = run_suite(settings, args.scenario, seed=args.seed, reporter=Reporter(prefix="verify"))
     if args.json:
         print(json.dumps(to_json(results), indent=2))
@@ -705,6 +705,15 @@ def _model_names(text: str, known: Sequence[str]) -> tuple[str, ...]:
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and Ctrl-C raise KeyboardInterrupt wherever the command is, so it stops
+    the broker and workers it started on the way out. Our own SIGINT handler also keeps
+    ``asyncio.run`` from installing its own, which only cancels the running task: a
+    client library that swallows the cancellation would lose the Ctrl-C."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
