@@ -220,12 +220,23 @@ def events_counted(metrics_text: str, outcomes: Iterable[str] | None = None) -> 
     (6.0, 5.0)
     """
     wanted = None if outcomes is None else set(outcomes)
+    return sample_sum(
+        metrics_text,
+        "tunestream_events_total",
+        lambda labels: wanted is None or labels.get("outcome") in wanted,
+    )
+
+
+def sample_sum(
+    metrics_text: str, name: str, where: Callable[[dict[str, str]], bool] = lambda _: True
+) -> float:
+    """The sum of the samples called ``name`` (whose labels pass ``where``) in a
+    ``/metrics`` body; 0 if there are none."""
     return sum(
         sample.value
         for family in text_string_to_metric_families(metrics_text)
         for sample in family.samples
-        if sample.name == "tunestream_events_total"
-        and (wanted is None or sample.labels.get("outcome") in wanted)
+        if sample.name == name and where(sample.labels)
     )
 
 
@@ -858,25 +869,16 @@ def _learner_rate(run: _Run, phase: str, n_events: int) -> float:
     settings = run.settings_of[phase]
     learner = run.spawn("learner", [sys.executable, "-m", "streams", "learner"], settings)
 
-    def metrics() -> str:
-        return http_get(settings.learner_web_port, "/metrics", timeout_s=2)[1].decode()
+    port = settings.learner_web_port
 
     def learned() -> float:
-        return _sample(metrics(), "tunestream_learner_examples_total")
+        return sample_sum(metrics_text(port), "tunestream_learner_examples_total")
 
     _wait_for(learner, learned, n_events, "learner", run.reporter)
-    text = metrics()
+    text = metrics_text(port)
     learner.stop()
-    seconds = _sample(text, "tunestream_learner_learning_seconds_total")
-    return _sample(text, "tunestream_learner_examples_total") / seconds if seconds > 0 else 0.0
-
-
-def _sample(metrics_text: str, name: str) -> float:
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            if sample.name == name:
-                return float(sample.value)
-    return 0.0
+    seconds = sample_sum(text, "tunestream_learner_learning_seconds_total")
+    return sample_sum(text, "tunestream_learner_examples_total") / seconds if seconds else 0.0
 
 
 def _forwarded(settings: Settings, n_events: int, worker: Child) -> list[tuple[float, int]]:

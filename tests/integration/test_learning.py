@@ -17,12 +17,13 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from online_models.learner import SNAPSHOT_NAME
 from online_models.snapshot import Snapshot, decode_snapshot, encode_snapshot
 from streams.kafka.producer import EventProducer
 from streams.settings import Settings
+from streams.tools.bench import read_topic
 from streams.tools.publish import publish_catalog
 from tests.factories import make_event
 from tests.integration.harness import TopicReader, WorkerProcess
@@ -79,24 +80,8 @@ async def publish_catalog_and_events(settings: Settings, n: int, seed: int) -> N
 
 async def read_snapshots(settings: Settings, key: bytes) -> list[Snapshot]:
     """Every snapshot on the topic so far, verified, in order."""
-    consumer = AIOKafkaConsumer(
-        settings.snapshots_topic,
-        bootstrap_servers=settings.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=100,
-        max_partition_fetch_bytes=64 * 2**20,
-    )
-    await consumer.start()
-    try:
-        blobs: list[bytes] = []
-        while True:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch:
-                return [decode_snapshot(blob, key) for blob in blobs]
-            blobs += [record.value for records in batch.values() for record in records]
-    finally:
-        await consumer.stop()
+    records = await read_topic(settings, settings.snapshots_topic)
+    return [decode_snapshot(record.value, key) for record in records]
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str, *logs: WorkerProcess) -> Any:
