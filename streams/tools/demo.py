@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.security import security_options
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
+from streams.tools.processes import Child
 from streams.tools.publish import simulate
 
 
@@ -185,11 +185,8 @@ async def _run(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _start(
-    role: str, settings: Settings, workdir: Path, **env_extra: str
-) -> tuple[subprocess.Popen[bytes], Path]:
+def _start(role: str, settings: Settings, workdir: Path, **env_extra: str) -> Child:
     """``tunestream ROLE`` as a child process logging to ``workdir/ROLE.log``."""
-    log_path = workdir / f"{role}.log"
     env = dict(
         os.environ,
         TUNESTREAM_BROKER=settings.broker,
@@ -197,26 +194,8 @@ def _start(
         TUNESTREAM_PARTITIONS=str(settings.partitions),
         **env_extra,
     )
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streams", role],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return process, log_path
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    argv = [sys.executable, "-m", "streams", role]
+    return Child(role, argv, env, workdir / f"{role}.log").start()
 
 
 def local_snapshot_key(settings: Settings, console: Console) -> str:
@@ -251,20 +230,17 @@ def run_demo(
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tunestream-")))
         key = {"TUNESTREAM_SNAPSHOT_KEY": local_snapshot_key(settings, console)}
         learner_port, worker_port = str(free_port()), str(free_port())
-        learner, _ = _start(
+        learner = _start(
             "learner", settings, workdir, TUNESTREAM_LEARNER_WEB_PORT=learner_port, **key
         )
-        stack.callback(_stop, learner)
-        worker, log_path = _start(
-            "worker", settings, workdir, TUNESTREAM_WEB_PORT=worker_port, **key
-        )
-        stack.callback(_stop, worker)
+        stack.callback(learner.stop)
+        worker = _start("worker", settings, workdir, TUNESTREAM_WEB_PORT=worker_port, **key)
+        stack.callback(worker.stop)
         asyncio.run(_run(settings, view, duration_s, rate, users, seed, bad_ratio, console))
         console.print(view.summary(), soft_wrap=True)
         if view.lists == 0:
-            tail = log_path.read_text(errors="replace")[-1500:]
             console.print(
-                f"no recommendation list arrived; worker log tail:\n{tail}",
+                f"no recommendation list arrived; worker log tail:\n{worker.log_tail()}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
