@@ -232,7 +232,7 @@ class Learner:
         learner.next_offsets = dict(snapshot.source_offsets)
         generation = snapshot.version.rpartition(learner.version_prefix)[2]
         learner.generation = int(generation) if generation.isdigit() else 0
-        learner.quality = QualityReport(learner.engagement.name, learner.version)
+        learner.quality.version = learner.version  # a fresh window of the learner's size
         return learner
 
 

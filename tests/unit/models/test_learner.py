@@ -57,6 +57,8 @@ def test_a_resumed_learner_goes_on_exactly_like_one_that_never_stopped() -> None
     ids = list(CATALOG)
     assert np.array_equal(resumed.taste.track_matrix(ids), steady.taste.track_matrix(ids))
     assert resumed.version == steady.version == "logistic-v2"
+    assert resumed.quality.version == "logistic-v2"
+    assert resumed.quality.window == steady.quality.window  # not shrunk by the restart
 
 
 def test_no_position_is_learned_twice() -> None:
