@@ -29,6 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## prints measured figures; never part of the tests
 	$(BIN)/python -m benchmarks.decode_validate
 	$(BIN)/python -m benchmarks.features
+	$(BIN)/python -m benchmarks.models
 	$(BIN)/tunestream bench
 
 install: $(STAMP)
@@ -44,7 +45,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,profile]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,profile,report]'
 	touch $(STAMP)
 
 clean:

@@ -49,9 +49,9 @@ from __future__ import annotations
 import math
 import random
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Self, get_args
+from typing import Any, Final, Literal, Protocol, Self, get_args
 
 from features import TrackInfo
 from features.base import read_state, versioned_state
@@ -442,20 +442,32 @@ class ExplorationPolicy:
     def choose(self, arms: Sequence[str]) -> str:
         """The arm that fills the next exploration slot, among ``arms`` (in their order
         on a tie); ``ValueError`` if there are none."""
+        best = self.sample(arms, str(self.choices))
+        self.choices += 1
+        self._stats(best).pulls += 1
+        return best
+
+    def sample(self, arms: Sequence[str], draw_key: str) -> str:
+        """The arm a Thompson draw seeded by ``(seed, draw_key)`` picks among ``arms``;
+        changes nothing, so a served (read-only) policy gives the same list for the
+        same key: a worker draws with the triggering event's id.
+
+        >>> policy = ExplorationPolicy(seed=3)
+        >>> policy.sample(["taste", "trending"], "e1") == policy.sample(["taste", "trending"], "e1")
+        True
+        """
         candidates = list(dict.fromkeys(arms))
         if not candidates:
             raise ValueError("choose needs at least one arm")
         for arm in candidates:
             _check_arm(arm)
-        rng = random.Random(f"{self.seed}/{self.choices}")
-        self.choices += 1
+        rng = random.Random(f"{self.seed}/{draw_key}")
         best, best_draw = candidates[0], -1.0
         for arm in candidates:
             stats = self._arms.get(arm) or _ArmStats()
             draw = rng.betavariate(*self._posterior(stats))
             if draw > best_draw:
                 best, best_draw = arm, draw
-        self._stats(best).pulls += 1
         return best
 
     def reward(self, arm: str, value: float) -> None:
@@ -474,6 +486,19 @@ class ExplorationPolicy:
         old, new = _reward_value(old), _reward_value(new)
         stats = self._stats(arm)
         stats.reward_sum = min(max(stats.reward_sum + (new - old), 0.0), stats.trials)
+
+    def apply(self, feedback: Iterable[FeedbackEntry]) -> int:
+        """Count what a :class:`FeedbackLog` recorded elsewhere (a worker's offers and
+        credits, applied by the learner); how many entries were applied."""
+        applied = 0
+        for arm, old, new in feedback:
+            if old is None:  # a new trial: the slot was offered (and counts as a pull)
+                self._stats(arm).pulls += 1
+                self.reward(arm, new)
+            else:
+                self.revise(arm, old, new)
+            applied += 1
+        return applied
 
     def mean_reward(self, arm: str) -> float | None:
         """The mean reward of ``arm``'s trials; None before its first."""
@@ -544,6 +569,60 @@ class ExplorationPolicy:
         return policy
 
 
+# --- where rewards go: the policy itself, or a log of them for the learner -------------
+
+#: One reward as recorded: ``(arm, old, new)``; ``old`` is None for a new trial.
+FeedbackEntry = tuple[str, float | None, float]
+
+
+class RewardSink(Protocol):
+    """What the glue below pays rewards into: an :class:`ExplorationPolicy`, or a
+    :class:`FeedbackLog` that carries them to where the policy learns."""
+
+    def reward(self, arm: str, value: float) -> None: ...
+
+    def revise(self, arm: str, old: float, new: float) -> None: ...
+
+
+class FeedbackLog:
+    """Rewards recorded instead of applied: a worker credits its offers into one, and the
+    learner applies the entries to the one policy every worker draws from
+    (:meth:`ExplorationPolicy.apply`). Entries are JSON-safe lists.
+
+    >>> log = FeedbackLog()
+    >>> log.reward("trending", 0.0); log.revise("trending", 0.0, 0.3)
+    >>> policy = ExplorationPolicy()
+    >>> policy.apply(log.entries), policy.mean_reward("trending")
+    (2, 0.3)
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[FeedbackEntry] = []
+
+    def reward(self, arm: str, value: float) -> None:
+        self.entries.append((_check_arm(arm), None, _reward_value(value)))
+
+    def revise(self, arm: str, old: float, new: float) -> None:
+        self.entries.append((_check_arm(arm), _reward_value(old), _reward_value(new)))
+
+
+def read_feedback(item: Any) -> FeedbackEntry:
+    """One entry back from its JSON form ``[arm, old, new]``; ``ValueError`` if malformed.
+
+    >>> read_feedback(["taste", None, 0.2])
+    ('taste', None, 0.2)
+    """
+    try:
+        arm, old, new = item
+        return (
+            _check_arm(arm),
+            None if old is None else _reward_value(old),
+            _reward_value(new),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not an exploration feedback entry: {item!r} ({exc})") from exc
+
+
 # --- the glue: from events to rewards --------------------------------------------------
 
 CreditStatus = Literal[
@@ -571,7 +650,7 @@ class Credit:
 
 def offer(
     memory: OfferMemory,
-    policy: ExplorationPolicy,
+    policy: RewardSink,
     recommendation_id: str,
     user_id: str,
     at_ms: int,
@@ -594,7 +673,7 @@ def offer(
 
 def credit(
     memory: OfferMemory,
-    policy: ExplorationPolicy,
+    policy: RewardSink,
     event: Mapping[str, Any],
     config: RewardConfig,
     track: TrackInfo | None = None,
@@ -635,7 +714,7 @@ def credit(
 
 def credit_session_event(
     memory: OfferMemory,
-    policy: ExplorationPolicy,
+    policy: RewardSink,
     user_id: str,
     ts_ms: int,
     config: RewardConfig,
@@ -659,7 +738,7 @@ def credit_session_event(
 
 def credit_return(
     memory: OfferMemory,
-    policy: ExplorationPolicy,
+    policy: RewardSink,
     user_id: str,
     now_ms: int,
     config: RewardConfig,
@@ -685,7 +764,7 @@ def credit_return(
 
 
 def _recredit(
-    policy: ExplorationPolicy, offered: OfferedList, track_id: str, config: RewardConfig
+    policy: RewardSink, offered: OfferedList, track_id: str, config: RewardConfig
 ) -> float:
     """Bring the policy's trial of one slot to the reward of its outcome so far."""
     slot = offered.slots[track_id]
@@ -705,14 +784,18 @@ __all__ = [
     "Credit",
     "CreditStatus",
     "ExplorationPolicy",
+    "FeedbackEntry",
+    "FeedbackLog",
     "OfferMemory",
     "OfferOutcome",
     "OfferSlot",
     "OfferedList",
     "RewardConfig",
+    "RewardSink",
     "credit",
     "credit_return",
     "credit_session_event",
     "offer",
+    "read_feedback",
     "reward_of",
 ]

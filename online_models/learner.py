@@ -15,6 +15,13 @@ The learner consumes the examples from one topic, in order, and for each one:
    for the track: the rolling hit-rate@10;
 2. the taste model's shared parts (tracks, artists, genres, biases) learn.
 
+The same records carry the workers' exploration feedback (each offered slot
+as a trial, each credit as a revision, :class:`~online_models.exploration.FeedbackLog`):
+the learner applies it to the one :class:`~online_models.exploration.ExplorationPolicy`
+every worker draws from, and each snapshot carries the policy (its JSON state
+as an array). A record is a JSON list whose items are examples (objects) or
+feedback entries (``[arm, old, new]``): :func:`read_record`.
+
 Every few seconds :meth:`Learner.snapshot` gives a :class:`Snapshot`: the
 engagement weights, the taste model's shared parts, the quality so far and the
 next offset to read per source partition. :meth:`Learner.resume` starts a
@@ -51,19 +58,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 from river import utils
 
 from online_models.engagement import RiverEngagementModel, make_engagement_model
 from online_models.example import Example
+from online_models.exploration import ExplorationPolicy, FeedbackEntry, read_feedback
 from online_models.quality import QualityReport, RollingHitRate
-from online_models.snapshot import Snapshot
+from online_models.snapshot import Snapshot, array_json, json_array
 from online_models.taste import CatalogView, TasteModel, array_names, names_array
 
 #: The engagement models whose state a snapshot can carry (weights as arrays).
 SNAPSHOT_MODELS = ("logistic",)
 #: The snapshot's ``model`` field: everything one learner publishes.
 SNAPSHOT_NAME = "tunestream-models"
+#: The snapshot array holding the exploration policy's JSON state.
+EXPLORATION_ARRAY = "exploration_policy"
 #: The taste model's live hit-rate is @10: the size of a list.
 HIT_K = 10
 
@@ -131,6 +142,7 @@ class Learner:
         self.next_offsets: dict[int, int] = {}
         self.hit_every = hit_every
         self.hit_rate = RollingHitRate(HIT_K, quality_window)
+        self.exploration = ExplorationPolicy()
         #: The tracks, their full vectors and biases as of the last snapshot: what the
         #: workers rank with, so the hit-rate measures the version they serve.
         self._served: tuple[dict[str, int], NDArray[np.float64], NDArray[np.float64]] | None = None
@@ -149,14 +161,20 @@ class Learner:
         return self.learn_many([example], partition, offset) == 1
 
     def learn_many(
-        self, examples: Sequence[TrainingExample], partition: int, offset: int
+        self,
+        examples: Sequence[TrainingExample],
+        partition: int,
+        offset: int,
+        feedback: Sequence[FeedbackEntry] = (),
     ) -> int:
         """Score, then learn, the examples of one record at ``partition``/``offset``, in
-        order; how many were learned (none if that position was learned already)."""
+        order, and apply its exploration ``feedback``; how many examples were learned
+        (none, and no feedback applied, if that position was learned already)."""
         if offset < self.next_offsets.get(partition, 0):
             return 0
         for example in examples:
             self._learn(example)
+        self.exploration.apply(feedback)
         self.next_offsets[partition] = offset + 1
         return len(examples)
 
@@ -181,6 +199,7 @@ class Learner:
             "engagement_weights": np.fromiter(weights.values(), float, len(weights)),
             "engagement_intercept": np.array([float(classifier.intercept)]),
             **self.taste.shared_arrays(),
+            EXPLORATION_ARRAY: json_array(self.exploration.to_state()),
         }
         snapshot = Snapshot(
             model=SNAPSHOT_NAME,
@@ -195,6 +214,7 @@ class Learner:
                     f"hit_rate_at_{HIT_K}": self.hit_rate.get(),
                     "ranked": len(self.hit_rate),
                 },
+                "exploration": self.exploration.stats(),
             },
             arrays=arrays,
         )
@@ -228,12 +248,44 @@ class Learner:
         learner = cls(str(snapshot.metrics.get("engagement_model", "logistic")), k)
         load_engagement(learner.engagement, arrays)
         learner.taste.load_shared(arrays)
+        learner.exploration = exploration_of(arrays)
         learner.examples_seen = snapshot.examples_seen
         learner.next_offsets = dict(snapshot.source_offsets)
         generation = snapshot.version.rpartition(learner.version_prefix)[2]
         learner.generation = int(generation) if generation.isdigit() else 0
         learner.quality.version = learner.version  # a fresh window of the learner's size
         return learner
+
+
+def exploration_of(arrays: Mapping[str, Any]) -> ExplorationPolicy:
+    """The exploration policy a snapshot carries; a fresh one if it carries none (a
+    snapshot from before exploration)."""
+    if EXPLORATION_ARRAY not in arrays:
+        return ExplorationPolicy()
+    return ExplorationPolicy.from_state(array_json(arrays[EXPLORATION_ARRAY]))
+
+
+def read_record(value: bytes | None) -> tuple[list[TrainingExample], list[FeedbackEntry]]:
+    """A ``training-examples`` record: its examples and its exploration feedback;
+    ``ValueError`` if it is not JSON or an item is neither.
+
+    >>> read_record(b'[["trending", null, 0.0]]')
+    ([], [('trending', None, 0.0)])
+    """
+    try:
+        items = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise ValueError(f"a record is a JSON list, not {type(items).__name__}")
+    examples: list[TrainingExample] = []
+    feedback: list[FeedbackEntry] = []
+    for item in items:
+        if isinstance(item, list):
+            feedback.append(read_feedback(item))
+        else:
+            examples.append(TrainingExample.from_record(item))
+    return examples, feedback
 
 
 def load_engagement(model: RiverEngagementModel, arrays: Mapping[str, Any]) -> None:
@@ -247,4 +299,13 @@ def load_engagement(model: RiverEngagementModel, arrays: Mapping[str, Any]) -> N
     classifier.intercept = float(arrays["engagement_intercept"][0])
 
 
-__all__ = ["SNAPSHOT_MODELS", "SNAPSHOT_NAME", "Learner", "TrainingExample", "load_engagement"]
+__all__ = [
+    "EXPLORATION_ARRAY",
+    "SNAPSHOT_MODELS",
+    "SNAPSHOT_NAME",
+    "Learner",
+    "TrainingExample",
+    "exploration_of",
+    "load_engagement",
+    "read_record",
+]

@@ -48,7 +48,8 @@ from numpy.typing import NDArray
 from features import TrackInfo, UserFeatures
 from online_models.engagement import LinearScorer
 from online_models.example import build_example, engagement_label
-from online_models.learner import SNAPSHOT_NAME, TrainingExample
+from online_models.exploration import ExplorationPolicy
+from online_models.learner import SNAPSHOT_NAME, TrainingExample, exploration_of
 from online_models.snapshot import Snapshot
 from online_models.taste import TasteModel, Vector, array_names, user_step_from
 
@@ -70,6 +71,7 @@ class ServingModels:
         created_at_ms: int = 0,
         examples_seen: int = 0,
         metrics: Mapping[str, Any] | None = None,
+        exploration: ExplorationPolicy | None = None,
     ) -> None:
         self.taste = taste
         self.engagement = engagement
@@ -77,6 +79,8 @@ class ServingModels:
         self.created_at_ms = created_at_ms
         self.examples_seen = examples_seen
         self.metrics: dict[str, Any] = dict(metrics or {})
+        #: the policy exploration slots are drawn from (read-only here: the learner's)
+        self.exploration = exploration or ExplorationPolicy()
         #: track -> (full vector, bias): the served parts never change, so each
         #: track's vector is summed from its parts once (memory: k + 1 floats a track)
         self._vectors: dict[str, tuple[Vector, float]] = {}
@@ -109,6 +113,7 @@ class ServingModels:
             snapshot.created_at_ms,
             snapshot.examples_seen,
             snapshot.metrics,
+            exploration_of(arrays),
         )
 
     @property

@@ -415,6 +415,21 @@ def _check_array(name: Any, array: Any) -> None:
         raise ValueError(f"arrays[{name!r}]: {array.ndim} dimensions, over {_MAX_NDIM}")
 
 
+def json_array(value: Any) -> np.ndarray:
+    """A JSON-safe value as the UTF-8 bytes of its JSON: how a snapshot, which holds
+    arrays, carries names and small structures.
+
+    >>> array_json(json_array({"a": [1, 2]}))
+    {'a': [1, 2]}
+    """
+    return np.frombuffer(orjson.dumps(value), dtype=np.uint8)
+
+
+def array_json(array: Any) -> Any:
+    """The value :func:`json_array` stored; ``orjson.JSONDecodeError`` if it is not JSON."""
+    return orjson.loads(np.asarray(array, dtype=np.uint8).tobytes())
+
+
 __all__ = [
     "ALLOWED_DTYPES",
     "FORMAT_VERSION",
@@ -427,8 +442,10 @@ __all__ = [
     "Snapshot",
     "SnapshotKeyError",
     "SnapshotRefused",
+    "array_json",
     "decode_snapshot",
     "encode_snapshot",
     "generate_local_key",
+    "json_array",
     "load_key",
 ]

@@ -49,20 +49,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
+
+from online_models.snapshot import array_json, json_array
 
 Vector = NDArray[np.float64]
 
 
 def names_array(names: Iterable[str]) -> NDArray[np.uint8]:
     """Keys as an array of the UTF-8 bytes of their JSON list (snapshots hold arrays)."""
-    return np.frombuffer(orjson.dumps(list(names)), dtype=np.uint8)
+    return json_array(list(names))
 
 
 def array_names(array: NDArray[Any]) -> list[str]:
     """The keys of :func:`names_array`; ``ValueError`` if they are not a list of strings."""
-    names = orjson.loads(np.asarray(array, dtype=np.uint8).tobytes())
+    names = array_json(array)
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         raise ValueError("a key array must hold a JSON list of strings")
     return names

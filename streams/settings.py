@@ -186,6 +186,47 @@ class Settings:
         minimum=0,
         maximum=64,
     )
+    exploration: str = _doc(
+        "on: the last slot of a taste list goes to the source (taste, trending, new "
+        "artist) a Thompson-sampling policy draws, paid in long-term reward; off: all "
+        "slots by taste (needs learning on)",
+        default="on",
+        choices=("on", "off"),
+    )
+    offer_memory_lists: int = _doc(
+        "lists each worker remembers to credit what users do with their exploration "
+        "slot (about 0.9 KB each; the oldest forgotten first)",
+        default=20_000,
+        above=0,
+        maximum=10_000_000,
+    )
+    reward_engaged: float = _doc(
+        "exploration reward for an offered track heard through (the gains sum to 1)",
+        default=0.2,
+        minimum=0,
+        maximum=1,
+    )
+    reward_saved: float = _doc(
+        "exploration reward for an offered track saved", default=0.3, minimum=0, maximum=1
+    )
+    reward_returned: float = _doc(
+        "exploration reward when the user comes back within a day of the list",
+        default=0.35,
+        minimum=0,
+        maximum=1,
+    )
+    reward_session: float = _doc(
+        "exploration reward for the listening that follows the list (full at 10 events)",
+        default=0.15,
+        minimum=0,
+        maximum=1,
+    )
+    reward_skip_penalty: float = _doc(
+        "exploration reward taken back when an offered track is skipped (clipped at 0)",
+        default=0.2,
+        minimum=0,
+        maximum=1,
+    )
     model_auc_floor: float = _doc(
         "the engagement model's AUC below which the quality alert fires (a gauge)",
         default=0.6,
@@ -392,6 +433,12 @@ class Settings:
             raise SettingsError(
                 f"TUNESTREAM_ALLOWED_LATENESS_MS={self.allowed_lateness_ms!r}: must be below "
                 f"the session gap TUNESTREAM_SESSION_GAP_MS={self.session_gap_ms!r}"
+            )
+        gains = (self.reward_engaged, self.reward_saved, self.reward_returned, self.reward_session)
+        if not math.isclose(math.fsum(gains), 1.0, abs_tol=1e-9):
+            raise SettingsError(
+                "TUNESTREAM_REWARD_ENGAGED, _SAVED, _RETURNED and _SESSION must sum to 1, "
+                f"got {math.fsum(gains):g}"
             )
         room = self.producer_max_request_bytes - ENVELOPE_HEADROOM_BYTES
         if self.max_message_bytes > room:

@@ -76,9 +76,12 @@ def ranked_list(
     now_ms: int,
     list_id: str | None = None,
     artist_of: Mapping[str, str] | None = None,
+    then: Sequence[tuple[str, float, str, str]] = (),
 ) -> dict[str, Any]:
-    """``ranked`` (track, score) pairs as a list's items, each from ``source`` for ``reason``."""
+    """``ranked`` (track, score) pairs as a list's items, each from ``source`` for ``reason``;
+    ``then`` (track, score, source, reason) items come after them, each with its own."""
     artists = artist_of or {}
+    explained = [(track, score, source, reason) for track, score in ranked] + list(then)
     items = [
         {
             "track_id": track,
@@ -87,6 +90,6 @@ def ranked_list(
             "source": source,
             "reason": reason,
         }
-        for track, score in ranked
+        for track, score, source, reason in explained
     ]
     return recommendation_list(trigger, items, model_version, now_ms, list_id)

@@ -226,6 +226,26 @@ class Metrics:
             registry=reg,
         )
         self._model_versions: dict[str, str] = {}
+        # --- exploration: labels are the fixed arms and credit statuses -------------
+        self.exploration_slots_total = Counter(
+            "tunestream_exploration_slots_total",
+            "Lists published with an exploration slot, by the arm (source) that filled it.",
+            ["arm"],
+            registry=reg,
+        )
+        self.exploration_credits_total = Counter(
+            "tunestream_exploration_credits_total",
+            "Folded events by what they did to an exploration slot's reward (credited, "
+            "no_recommendation, unknown_list, ...).",
+            ["status"],
+            registry=reg,
+        )
+        self.exploration_arm_mean_reward = Gauge(
+            "tunestream_exploration_arm_mean_reward",
+            "Mean long-term reward of each exploration arm, in the served snapshot's policy.",
+            ["arm"],
+            registry=reg,
+        )
 
         self.build_info = Info(
             "tunestream_build", "Versions of tunestream and what it runs on.", registry=reg
@@ -251,6 +271,13 @@ class Metrics:
         """Create the snapshot-refusal series at 0 for every refusal reason."""
         for reason in reasons:
             self.model_snapshots_refused_total.labels(reason=reason)
+
+    def declare_exploration(self, arms: Iterable[str], statuses: Iterable[str]) -> None:
+        """Create the exploration series at 0 for every arm and credit status."""
+        for arm in arms:
+            self.exploration_slots_total.labels(arm=arm)
+        for status in statuses:
+            self.exploration_credits_total.labels(status=status)
 
     def set_model_quality(
         self, model: str, version: str, quality: Mapping[str, float | None]

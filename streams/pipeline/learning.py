@@ -33,13 +33,14 @@ across messages by :class:`ExampleBatcher`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import orjson
 
 from features import TrackInfo
+from online_models.exploration import FeedbackEntry
 from online_models.learner import TrainingExample
 from online_models.serving import ServingModels
 from online_models.snapshot import SnapshotRefused, decode_snapshot
@@ -123,7 +124,8 @@ class ExampleMaker:
 
 
 class ExampleBatcher:
-    """Gathers the examples of many messages into few ``training-examples`` records.
+    """Gathers the examples (and exploration feedback) of many messages into few
+    ``training-examples`` records (see :func:`online_models.learner.read_record`).
 
     A record per message would cost the worker a producer send per message (as much
     as the examples themselves); examples are sent at most once anyway, so they wait
@@ -143,11 +145,14 @@ class ExampleBatcher:
     def __init__(self, topic: str, per_record: int = EXAMPLES_PER_RECORD) -> None:
         self.topic = topic
         self.per_record = per_record
-        self._waiting: list[dict[str, Any]] = []
+        self._waiting: list[Any] = []
 
-    def add(self, examples: list[TrainingExample]) -> list[Output]:
-        """Take ``examples``; the records that are now full, to send."""
+    def add(
+        self, examples: list[TrainingExample], feedback: Sequence[FeedbackEntry] = ()
+    ) -> list[Output]:
+        """Take ``examples`` and exploration ``feedback``; the records now full, to send."""
         self._waiting += [example.to_record() for example in examples]
+        self._waiting += [list(entry) for entry in feedback]  # [arm, old, new]
         full: list[Output] = []
         while len(self._waiting) >= self.per_record:
             full.append(self._record(self._waiting[: self.per_record]))
@@ -161,7 +166,7 @@ class ExampleBatcher:
         waiting, self._waiting = self._waiting, []
         return [self._record(waiting)]
 
-    def _record(self, records: list[dict[str, Any]]) -> Output:
+    def _record(self, records: list[Any]) -> Output:
         return Output(self.topic, None, orjson.dumps(records))
 
 

@@ -36,13 +36,17 @@ from typing import Any
 
 from features import TrackInfo, UserFeatureConfig
 from online_models.base import Ranker
+from online_models.exploration import CreditStatus, FeedbackEntry, FeedbackLog
+from online_models.exploration_slot import REASONS, TASTE
 from online_models.learner import TrainingExample
 from online_models.serving import UNTRAINED
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, EventDecoder, Rejection, encode
 from streams.contracts.recommendations import popularity_list, ranked_list
 from streams.pipeline.by_track import group_by_partition, track_record
+from streams.pipeline.exploring import Exploration
 from streams.pipeline.ingest import (
+    BeforeFold,
     IngestOutcome,
     Source,
     dead_letter,
@@ -75,6 +79,12 @@ class Effects:
     live: UserState | None = None
     #: the training examples of the events folded now (:class:`ExampleBatcher` sends them)
     examples: list[TrainingExample] = field(default_factory=list)
+    #: exploration rewards recorded for the learner (sent with the examples)
+    feedback: list[FeedbackEntry] = field(default_factory=list)
+    #: what became of each folded event's exploration credit
+    credits: list[CreditStatus] = field(default_factory=list)
+    #: the arm that filled the list's exploration slot, if the list has one
+    explored: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,9 +152,12 @@ class MessagePlanner:
         now_ms: Callable[[], int] = now_ms,
         now_s: Callable[[], float] = time.monotonic,
         learning: ExampleMaker | None = None,
+        exploration: Exploration | None = None,
     ) -> None:
         self.config = config
         self.learning = learning if config.training_examples_topic else None
+        # Rewards reach the one policy through the learner: no learning, no exploration.
+        self.exploration = exploration if self.learning is not None else None
         self.decoder = decoder
         self.trending = trending
         self.throttle = throttle
@@ -176,6 +189,7 @@ class MessagePlanner:
         """
         state = live if live is not None else self.load(stored)
         examples: list[TrainingExample] = []
+        feedback, credits = FeedbackLog(), list[CreditStatus]()
         outcome = ingest_message(
             self.decoder,
             state,
@@ -184,7 +198,7 @@ class MessagePlanner:
             source.offset,
             track_of=self.track_of,
             partition=source.partition,
-            before_fold=None if self.learning is None else self.learning.hook(examples),
+            before_fold=self._before_fold(examples, feedback, credits),
         )
         if not outcome.accepted:
             dead = self.dead_letters(outcome.rejections, source, key, value)
@@ -196,14 +210,38 @@ class MessagePlanner:
             return self._refuse_oversize(outcome, too_big.size, source, key, value)
         effects = Effects(outcome, state=encode_state(state.to_state()), live=state)
         effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
-        if self.config.training_examples_topic is not None:
-            effects.examples = examples
         if self.throttle.due(key, self.now_s()):
-            effects.recommendation = self._recommend(outcome.accepted[-1], state)
+            effects.recommendation, effects.explored = self._recommend(
+                outcome.accepted[-1], state, feedback
+            )
             effects.outputs.append(
                 Output(self.config.recommendations_topic, key, encode(effects.recommendation))
             )
+        if self.learning is not None:
+            effects.examples, effects.feedback, effects.credits = (
+                examples,
+                feedback.entries,
+                credits,
+            )
         return effects
+
+    def _before_fold(
+        self, examples: list[TrainingExample], feedback: FeedbackLog, credits: list[CreditStatus]
+    ) -> BeforeFold | None:
+        """The ingest hook: each new event's example, then its exploration credit."""
+        hooks: list[BeforeFold] = []
+        if self.learning is not None:
+            hooks.append(self.learning.hook(examples))
+        if self.exploration is not None:
+            hooks.append(self.exploration.hook(feedback, credits))
+        if not hooks:
+            return None
+
+        def before_fold(event: Event, state: UserState, track: TrackInfo | None) -> None:
+            for hook in hooks:
+                hook(event, state, track)
+
+        return before_fold
 
     def plan_with_live_state(
         self,
@@ -285,11 +323,14 @@ class MessagePlanner:
         )
         return Effects(outcome, outputs=self.dead_letters(outcome.rejections, source, key, value))
 
-    def _recommend(self, trigger: Event, state: UserState) -> dict[str, Any]:
+    def _recommend(
+        self, trigger: Event, state: UserState, feedback: FeedbackLog
+    ) -> tuple[dict[str, Any], str | None]:
+        """The user's list, and the arm that filled its exploration slot (if it has one)."""
         exclude = set(state.recent_tracks)
         models = None if self.learning is None else self.learning.slot.current
         if models is None or models.version == UNTRAINED or state.taste is None:
-            return popularity_list(
+            popular = popularity_list(
                 self.trending,
                 trigger,
                 exclude=exclude,
@@ -297,17 +338,40 @@ class MessagePlanner:
                 now_ms=self.now_ms(),
                 artist_of=self.artist_of,
             )
+            return popular, None
         candidates = self.trending.rank(self.config.taste_candidates, int(trigger["ts"]), exclude)
-        ranked = models.rank_by_taste(state.taste, [track for track, _ in candidates])
-        return ranked_list(
-            ranked[: self.config.list_size],
+        by_trend = [track for track, _ in candidates]
+        ranked = models.rank_by_taste(state.taste, by_trend)
+        size = self.config.list_size
+        pick = None
+        if self.exploration is not None:
+            pick = self.exploration.fill(
+                models.exploration,
+                ranked,
+                by_trend,
+                {track for track, _ in ranked[: size - 1]},
+                state.features.first_play_ms.__contains__,
+                self.artist_of,
+                draw_key=str(trigger["event_id"]),
+            )
+        head = ranked[: size - 1] if pick is not None else ranked[:size]
+        recommendation = ranked_list(
+            head,
             trigger,
             f"taste-{models.version}",
-            "taste",
-            "fits your taste, among the tracks popular now",
+            TASTE,
+            REASONS[TASTE],
             self.now_ms(),
             artist_of=self.artist_of,
+            then=() if pick is None else [(pick.track_id, pick.score, pick.arm, REASONS[pick.arm])],
         )
+        if pick is None or self.exploration is None:
+            return recommendation, None
+        user_id, at_ms = trigger["user_id"], int(trigger["ts"])
+        self.exploration.offered(
+            recommendation["recommendation_id"], user_id, at_ms, pick, feedback
+        )
+        return recommendation, pick.arm
 
     def processing_error(
         self, exc: Exception, source: Source, key: bytes | None, value: bytes | None

@@ -340,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--json", action="store_true", help="print one JSON object instead of tables"
     )
+    evaluate.add_argument(
+        "--report",
+        default=None,
+        metavar="DIR",
+        help="also write a report into DIR (created if missing): report.md, report.json, "
+        "curve.csv and, with matplotlib (pip install 'tunestream[report]'), PNG plots",
+    )
 
     broker = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     broker.add_argument(
@@ -674,6 +681,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     known = tuple(CANDIDATES)
     models = known if args.models is None else _model_names(args.models, known)
+    report_dir = None
+    if args.report is not None:  # checked before the replay, which can take minutes
+        from streams.tools.eval_report import NO_PLOTS, ReportError, prepare_dir, write_report
+
+        try:
+            report_dir = prepare_dir(args.report)
+        except ReportError as exc:
+            raise SettingsError(f"--report {exc}") from None
     options = EvaluateOptions(
         log=tuple(args.log),
         fmt=args.format,
@@ -689,6 +704,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_report(report, sys.stdout)
+    if report_dir is not None:  # on stderr, so stdout stays the tables or the JSON
+        written = write_report(report, report_dir)
+        print(f"evaluate: report written to {written[1]}", file=sys.stderr)
+        if not any(path.suffix == ".png" for path in written):
+            print(f"evaluate: {NO_PLOTS}", file=sys.stderr)
     return 0
 
 

@@ -6,7 +6,9 @@ feature and model code the worker runs (:mod:`online_models.evaluation`), and
 scored prequentially: each engagement candidate's ROC AUC, log loss and
 calibration error and its µs per event; each taste ranker's hit-rate@10 and
 NDCG@10 on the next positive event, against random, popularity and River's
-``reco.BiasedMF``.
+``reco.BiasedMF``. The report also holds the figures over the replay (its
+``curve``, about :data:`CURVE_POINTS` points whatever the log's length), which
+:mod:`streams.tools.eval_report` draws.
 
 >>> rows = engagement_rows({"engagement": {"logistic": {"roc_auc": 0.78, "log_loss": 0.42,
 ...     "ece": 0.01, "us_per_event": 17.0}}})
@@ -16,7 +18,7 @@ NDCG@10 on the next positive event, against random, popularity and River's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -24,7 +26,7 @@ from features import TrackInfo
 from online_models.engagement import CANDIDATES
 from online_models.evaluation import PrequentialReplay
 from streams.contracts.events import Event
-from streams.tools.console import Reporter, write_tables
+from streams.tools.console import Reporter, Table, write_tables
 from streams.tools.loaders import load
 from streams.tools.simulator import Population, PopulationConfig
 from streams.tools.state_size import catalog_of
@@ -35,6 +37,8 @@ SIMULATED_TRACKS = 2_000
 SIMULATED_ARTISTS = 300
 #: Events between two progress updates.
 _PROGRESS_EVERY = 1_000
+#: Points on the curve of a replay (plus one at its last event when that is not on one).
+CURVE_POINTS = 40
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,27 @@ def evaluate(options: EvaluateOptions, reporter: Reporter | None = None) -> dict
     reporter = reporter or Reporter(prefix="evaluate")
     events, catalog, about = events_and_catalog(options)
     reporter.phase(f"replaying {len(events):,} events of the {about}")
-    run = PrequentialReplay(catalog, engagement=options.models, hit_every=options.hit_every)
+    run = PrequentialReplay(
+        catalog,
+        engagement=options.models,
+        hit_every=options.hit_every,
+        curve_every=curve_every(len(events)),
+    )
     for done, event in enumerate(events, 1):
         run.process(event)
         if done % _PROGRESS_EVERY == 0:
             reporter.progress(f"{done:,} / {len(events):,} events")
     reporter.done()
     return {"source": about, **run.report()}
+
+
+def curve_every(n_events: int) -> int:
+    """Events between two points of the curve: :data:`CURVE_POINTS` points in all.
+
+    >>> curve_every(20_000), curve_every(100_000), curve_every(19)
+    (500, 2500, 1)
+    """
+    return max(1, n_events // CURVE_POINTS)
 
 
 def engagement_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
@@ -112,14 +130,15 @@ def ranking_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
-def print_report(report: Mapping[str, Any], out: TextIO) -> None:
-    """The two tables: engagement candidates, then taste rankers."""
+def report_tables(report: Mapping[str, Any]) -> list[Table]:
+    """The two tables, as ``(title, headers, rows)``: engagement candidates, then taste
+    rankers (printed by :func:`print_report`, written in Markdown by the report)."""
     first: Mapping[str, Any] = next(iter(report["ranking"].values()), {})
     metric_names = [key for key in first if key != "events_ranked"]
-    tables: Iterable[Any] = [
+    return [
         (
             f"engagement models, prequential over {report['events']:,} events of the "
-            f"{report['source']} ({_share(report['positive_share'])} positive)",
+            f"{report.get('source', 'log')} ({_share(report['positive_share'])} positive)",
             ("model", "ROC AUC", "log loss", "ECE", "µs / event"),
             engagement_rows(report),
         ),
@@ -129,7 +148,11 @@ def print_report(report: Mapping[str, Any], out: TextIO) -> None:
             ranking_rows(report),
         ),
     ]
-    write_tables(tables, out)
+
+
+def print_report(report: Mapping[str, Any], out: TextIO) -> None:
+    """The two tables: engagement candidates, then taste rankers."""
+    write_tables(report_tables(report), out)
 
 
 def _fixed(value: float | None, digits: int = 3) -> str:

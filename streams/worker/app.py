@@ -22,6 +22,8 @@ import prometheus_client
 
 from features import TrackInfo, UserFeatureConfig
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
+from online_models.exploration import CREDIT_STATUSES, RewardConfig
+from online_models.exploration_slot import ARMS
 from online_models.learner import HIT_K
 from online_models.serving import ServingModels
 from online_models.snapshot import REFUSAL_REASONS, SnapshotKeyError, SnapshotRefused, load_key
@@ -45,6 +47,7 @@ from streams.ops.fatal import stop_worker_now
 from streams.ops.metrics import Metrics
 from streams.ops.observability import Observer
 from streams.pipeline.by_track import fold_track_record
+from streams.pipeline.exploring import Exploration
 from streams.pipeline.ingest import IngestOutcome, Source
 from streams.pipeline.learning import ExampleBatcher, ExampleMaker, ModelSlot
 from streams.pipeline.message import Effects, MessagePlanner, Output, PlannerConfig
@@ -71,6 +74,7 @@ class Worker:
         )
         self.metrics.declare_reasons(REASONS)
         self.metrics.declare_refusal_reasons(REFUSAL_REASONS)
+        self.metrics.declare_exploration(ARMS, CREDIT_STATUSES)
         self.decoder = EventDecoder(
             max_message_bytes=settings.max_message_bytes,
             max_batch_events=settings.max_batch_events,
@@ -121,6 +125,7 @@ class Worker:
             track_of=self.catalog.get,
             artist_of=self.artist_of,
             learning=self.learning,
+            exploration=self._exploration(settings),
         )
         self.examples = ExampleBatcher(settings.training_examples_topic)
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
@@ -257,6 +262,7 @@ class Worker:
             )
         self.planner.applied(key, effects)
         self._count(effects.outcome)
+        self._count_exploration(effects)
         for folded in effects.outcome.folded:
             self.observer.event_time_seen(folded["ts"])
         if effects.recommendation is not None:
@@ -272,7 +278,7 @@ class Worker:
             self.users[key] = effects.state  # one changelog record for the whole batch
         for output in effects.outputs:
             await self._send(output)
-        for output in self.examples.add(effects.examples):
+        for output in self.examples.add(effects.examples, effects.feedback):
             await self._send(output)
 
     async def _send_waiting_examples(self) -> None:
@@ -287,6 +293,26 @@ class Worker:
         await topic.send(
             key=output.key, value=output.value, headers=output.headers, partition=output.partition
         )
+
+    def _count_exploration(self, effects: Effects) -> None:
+        credits = self.metrics.exploration_credits_total
+        for status in effects.credits:
+            credits.labels(status=status).inc()
+        if effects.explored is not None:
+            self.metrics.exploration_slots_total.labels(arm=effects.explored).inc()
+
+    @staticmethod
+    def _exploration(settings: Settings) -> Exploration | None:
+        if settings.learning != "on" or settings.exploration != "on":
+            return None
+        reward = RewardConfig(
+            engaged=settings.reward_engaged,
+            saved=settings.reward_saved,
+            returned=settings.reward_returned,
+            session=settings.reward_session,
+            skip_penalty=settings.reward_skip_penalty,
+        )
+        return Exploration(reward, settings.offer_memory_lists, settings.session_gap_ms)
 
     def _count(self, outcome: IngestOutcome) -> None:
         events = self.metrics.events_total
@@ -418,6 +444,10 @@ class Worker:
         metrics.set_model_quality(
             "taste", models.version, {"hit_rate_at_10": hit_rate, "examples_learned": learned}
         )
+        for arm in ARMS:  # the fixed arms only: a snapshot's names never become labels
+            mean = models.exploration.mean_reward(arm)
+            if mean is not None:
+                metrics.exploration_arm_mean_reward.labels(arm=arm).set(mean)
         metrics.model_snapshot_created_timestamp_seconds.set(models.created_at_ms / 1000.0)
         metrics.model_snapshots_loaded_total.inc()
         log.info("serving model snapshot %s", models.version)

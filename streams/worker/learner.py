@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from features import TrackInfo
-from online_models.learner import SNAPSHOT_NAME, Learner, TrainingExample
+from online_models.learner import SNAPSHOT_NAME, Learner, read_record
 from online_models.snapshot import (
     Snapshot,
     SnapshotRefused,
@@ -169,17 +169,17 @@ class LearnerRole:
 
     def _learn_record(self, value: bytes | None, partition: int, offset: int) -> None:
         try:
-            examples = [TrainingExample.from_record(item) for item in orjson.loads(value or b"")]
-        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            examples, feedback = read_record(value)
+        except ValueError as exc:
             self.metrics.bad_records_total.inc()
             log.warning(
                 "skipping a bad training-examples record: %s",
                 exc,
                 extra={"partition": partition, "offset": offset},
             )
-            examples = []  # its position still counts: it is not read again
+            examples, feedback = [], []  # its position still counts: it is not read again
         started = time.perf_counter()
-        learned = self.learner.learn_many(examples, partition, offset)
+        learned = self.learner.learn_many(examples, partition, offset, feedback)
         self.metrics.learning_seconds_total.inc(time.perf_counter() - started)
         self.learned_since_snapshot += learned
         self.metrics.examples_total.inc(learned)

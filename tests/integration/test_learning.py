@@ -19,6 +19,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from online_models.exploration_slot import ARMS, TASTE
 from online_models.learner import SNAPSHOT_NAME
 from online_models.snapshot import Snapshot, decode_snapshot, encode_snapshot
 from streams.kafka.producer import EventProducer
@@ -150,7 +151,8 @@ def test_snapshots_reach_two_workers_which_serve_the_same_version_and_resume_it_
 
     listed = asyncio.run(a_list_ranked_by_the_model())
     assert listed["model_version"] == f"taste-{snapshot.version}"
-    assert {item["source"] for item in listed["items"]} == {"taste"}
+    sources = [item["source"] for item in listed["items"]]
+    assert set(sources[:-1]) == {TASTE} and sources[-1] in ARMS  # the last: the exploration slot
 
 
 def test_a_tampered_truncated_or_foreign_snapshot_is_refused_and_the_old_model_keeps_serving(
