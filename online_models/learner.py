@@ -31,11 +31,11 @@ learned). Only models whose state is plain arrays are published (the
 ``logistic`` engagement model; :data:`SNAPSHOT_MODELS`).
 
 Scaling limit: one learner learns every event of the stream, so the stream's
-rate must stay below its rate: measured on the 2-core development machine, about
-8,900 examples/s (113 µs each: ~17 for ``logistic``, the rest the taste model's
-five small NumPy steps, one per track and negative, where NumPy's per-call
-overhead dominates). Beyond that: fewer negatives, or the taste steps batched
-per message.
+rate must stay below its rate (``python -m benchmarks.models`` measures it: 7,255
+examples/s in process on the 2-core development machine, under load; ~16 µs of
+each for ``logistic``, the rest the taste model's five small NumPy steps, one per
+track and negative, where NumPy's per-call overhead dominates). Beyond that: fewer
+negatives, or the taste steps batched per message.
 
 Memory bound: the models (``k`` floats per track, artist and genre; one weight
 per feature) and one quality window.
