@@ -21,16 +21,17 @@ absolutes, on a shared and noisy machine. The keys of ``--json``:
     records of 100 as the workers send them, over the examples the workers' code
     (:meth:`~online_models.serving.ServingModels.example`) makes of every event. In
     process, no Kafka and no JSON: the fastest stream one learner can follow.
-``score_500_linear_us``, ``score_500_matrix_us``, ``score_500_river_loop_us``, ``score_500_speedup``
+``score_500_linear_us``, ``score_500_columns_us``, ``score_500_river_loop_us``,
+``score_500_speedup``
     The engagement probability of 500 candidate tracks for one user in one context:
-    :meth:`~online_models.engagement.LinearScorer.score_many` (the user's and the
-    context's features passed once, as ``shared``) against a Python loop of the
+    their features built as columns from the user's state and the served tracks'
+    arrays (:func:`~online_models.candidates.candidate_columns`), then
+    :meth:`~online_models.engagement.LinearScorer.score_columns` (the user's and the
+    context's features passed once, as ``shared``), against a Python loop of the
     trained ``logistic`` candidate's ``predict_one`` over the same 500 complete
     examples. Those are built before the clock starts, so the loop is not charged
-    for merging them: the speed-up is a lower bound. ``score_500_matrix_us`` is the
-    part of ``score_500_linear_us`` spent building the candidates' feature matrix
-    (:meth:`~online_models.engagement.LinearScorer.matrix`, a Python loop over
-    their features); the rest is one matrix-vector product and a sigmoid.
+    for building them: the speed-up is a lower bound. ``score_500_columns_us`` is the
+    part of ``score_500_linear_us`` spent building the columns.
 ``rank_500_taste_us``, ``rank_500_loop_us``, ``rank_500_speedup``
     The same 500 tracks ranked by taste for that user with the served models:
     :meth:`~online_models.serving.ServingModels.rank_by_taste` (one matrix product,
@@ -42,7 +43,9 @@ absolutes, on a shared and noisy machine. The keys of ``--json``:
     The snapshot of the learner above after every event, signed with a random
     32-byte key: its size, the tracks it holds, the time to encode and sign it, and
     what a worker pays to take it: :func:`~online_models.snapshot.decode_snapshot`
-    (verify, then decode) plus :meth:`~online_models.serving.ServingModels.from_snapshot`.
+    (verify, then decode), :meth:`~online_models.serving.ServingModels.from_snapshot`
+    and, at its first ranking, the served tracks' arrays
+    (:class:`~online_models.served_tracks.ServedTracks`) over the catalog.
 ``events``, ``tracks``, ``engagement_examples``, ``repeat``, ``score_repeat``
     The sizes of this run: runs per learning and snapshot figure (``repeat``), and
     per scoring figure (``score_repeat``, each over many calls).
@@ -57,7 +60,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -65,13 +68,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from features import TrackFeatures, TrackInfo, UserFeatures
+from online_models.candidates import Columns, candidate_columns, shared_features
 from online_models.engagement import (
     CANDIDATES,
     LinearScorer,
     RiverEngagementModel,
     make_engagement_model,
 )
-from online_models.example import Example, build_example, context_side, user_side
+from online_models.example import Example, build_example
 from online_models.learner import Learner, TrainingExample
 from online_models.serving import ServingModels
 from online_models.snapshot import decode_snapshot, encode_snapshot, generate_local_key
@@ -254,8 +258,16 @@ def learner_rate(world: World, sizes: Sizes) -> tuple[float, Learner]:
     return len(world.training) / seconds, learner
 
 
+def serving_models(blob: bytes, key: bytes, catalog: Mapping[str, TrackInfo]) -> ServingModels:
+    """What a worker does with a snapshot record, up to its first ranking."""
+    served = ServingModels.from_snapshot(decode_snapshot(blob, key))
+    served.set_catalog(catalog)
+    _ = served.served
+    return served
+
+
 def snapshot_costs(
-    learner: Learner, created_at_ms: int, sizes: Sizes
+    learner: Learner, created_at_ms: int, catalog: Mapping[str, TrackInfo], sizes: Sizes
 ) -> tuple[dict[str, float], ServingModels]:
     """Size, encode ms and load ms (verify + decode + serving models) of the learner's
     snapshot; the served models it gives."""
@@ -265,12 +277,12 @@ def snapshot_costs(
     us = side_by_side_us(
         {
             "encode": lambda: encode_snapshot(snapshot, key),
-            "load": lambda: ServingModels.from_snapshot(decode_snapshot(blob, key)),
+            "load": lambda: serving_models(blob, key, catalog),
         },
         sizes.repeat,
         calls=1,
     )
-    served = ServingModels.from_snapshot(decode_snapshot(blob, key))
+    served = serving_models(blob, key, catalog)
     figures = {
         "snapshot_bytes": len(blob),
         "snapshot_tracks": len(served.taste.tracks.index),
@@ -304,48 +316,52 @@ class Candidates:
     """500 tracks for the last event's user, at its time and in its context."""
 
     track_ids: list[str]
+    user: UserFeatures
     user_vector: Vector
+    ts: int
     shared: Example  # the user's and the context's features: the same for all
-    parts: list[Example]  # what differs: the track's features and the crosses
-    full: list[Example]  # shared + part: what ``predict_one`` takes
+    full: list[Example]  # each candidate's whole example: what ``predict_one`` takes
 
 
 def candidates_of(world: World, served: ServingModels) -> Candidates:
-    """The candidates' examples, as the worker would score them with ``served``."""
+    """The candidates' examples, as the worker would score them with ``served`` (the
+    track statistics its snapshot serves)."""
     event = world.last_event
     user_id, ts, context = event["user_id"], int(event["ts"]), event.get("context") or {}
     user, vector = world.users[user_id], world.vectors[user_id]
     track_ids = random.Random(7).sample(sorted(world.catalog), N_CANDIDATES)
-    shared = {**user_side(user, ts), **context_side(ts, context)}
     full = []
     for track_id in track_ids:
-        stats = world.tracks.get(track_id, TrackFeatures())  # unheard: the priors
         similarity = float(vector @ served.track_vector(track_id)[0])
         candidate = {"track_id": track_id, "ts": ts, "context": context}
-        full.append(
-            build_example(user, candidate, world.catalog[track_id], stats.read(ts), similarity)
-        )
-    parts = [{name: v for name, v in x.items() if name not in shared} for x in full]
-    return Candidates(track_ids, vector, shared, parts, full)
+        stats = served.track_stats.get(track_id)
+        full.append(build_example(user, candidate, world.catalog[track_id], stats, similarity))
+    shared = shared_features(user, ts, context)
+    return Candidates(track_ids, user, vector, ts, shared, full)
 
 
 def engagement_scoring(
-    model: RiverEngagementModel, candidates: Candidates, sizes: Sizes
+    model: RiverEngagementModel, served: ServingModels, candidates: Candidates, sizes: Sizes
 ) -> dict[str, float]:
-    """``LinearScorer.score_many`` against a loop of ``predict_one``, checked equal first."""
+    """Candidate columns + ``LinearScorer.score_columns`` against a loop of
+    ``predict_one``, checked equal first."""
     scorer = LinearScorer.of(model)
+    tracks, c = served.served, candidates
+
+    def columns() -> Columns:
+        return candidate_columns(c.user, tracks, tracks.rows(c.track_ids), c.ts, c.user_vector)
 
     def vectorised() -> NDArray[np.float64]:
-        return scorer.score_many(candidates.parts, candidates.shared)
+        return scorer.score_columns(columns(), len(c.track_ids), c.shared)
 
     def loop() -> list[float]:
-        return [model.predict_one(x) for x in candidates.full]
+        return [model.predict_one(x) for x in c.full]
 
     check_same("engagement", vectorised(), loop())
     us = side_by_side_us(
         {
             "score_500_linear_us": vectorised,
-            "score_500_matrix_us": lambda: scorer.matrix(candidates.parts),
+            "score_500_columns_us": columns,
             "score_500_river_loop_us": loop,
         },
         sizes.score_repeat,
@@ -399,8 +415,7 @@ def measure(sizes: Sizes, reporter: Reporter) -> dict[str, Any]:
     reporter.phase("learner: learn_many")
     rate, learner = learner_rate(world, sizes)
     reporter.phase("snapshot: encode, verify + decode + serving models")
-    snapshot, served = snapshot_costs(learner, int(world.last_event["ts"]), sizes)
-    served.set_catalog(world.catalog)  # as a worker does on taking a snapshot
+    snapshot, served = snapshot_costs(learner, int(world.last_event["ts"]), world.catalog, sizes)
     reporter.phase(f"scoring {N_CANDIDATES} candidates: vectorised and one at a time")
     candidates = candidates_of(world, served)
     return {
@@ -412,7 +427,7 @@ def measure(sizes: Sizes, reporter: Reporter) -> dict[str, Any]:
         "engagement_learn_predict_us": engagement,
         "taste_learn_us": taste_us,
         "learner_examples_per_s": rate,
-        **engagement_scoring(linear, candidates, sizes),
+        **engagement_scoring(linear, served, candidates, sizes),
         **taste_ranking(served, candidates, sizes),
         **snapshot,
     }
@@ -440,12 +455,12 @@ def tables(result: dict[str, Any]) -> list[Table]:
     r = result
     scoring = [
         _scoring_row(
-            "engagement: score_many vs predict_one",
+            "engagement: score_columns vs predict_one",
             r["score_500_linear_us"],
             r["score_500_river_loop_us"],
             r["score_500_speedup"],
         ),
-        ["  of which building the matrix", f"{r['score_500_matrix_us']:,.0f}", "", ""],
+        ["  of which the candidates' columns", f"{r['score_500_columns_us']:,.0f}", "", ""],
         _scoring_row(
             "taste: rank_by_taste vs a dot per track",
             r["rank_500_taste_us"],

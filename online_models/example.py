@@ -105,7 +105,7 @@ def build_example(
         x.update(track_stats_side(track_stats))
     if taste_similarity is not None:
         x["taste_similarity"] = taste_similarity
-    recency = _seconds_since(user.track_last_ms.get(str(event.get("track_id"))), ts)
+    recency = log_seconds_since(user.track_last_ms.get(str(event.get("track_id"))), ts)
     if recency is not None:
         x["track_last_played_log_s"] = recency
     return x
@@ -166,8 +166,25 @@ def track_side(track: TrackInfo) -> Example:
     return x
 
 
+#: What :func:`track_stats_side` reads of a track's statistics
+#: (:meth:`features.TrackFeatures.read`): what a snapshot serves of each track.
+TRACK_STATS = ("trending", "skip_rate_1d", "save_rate_7d", "popularity")
+#: Every feature of a track alone (:func:`track_side`, :func:`track_stats_side`): the
+#: part of an example that is the same for every user, served as arrays by track.
+TRACK_FEATURES = (
+    "explicit",
+    "track_age_years_log",
+    "track_minutes",
+    "t_trending_log",
+    "t_skip_rate_1d",
+    "t_save_rate_7d",
+    "t_popularity_log",
+)
+
+
 def track_stats_side(stats: Mapping[str, float]) -> Example:
-    """The track's rolling statistics (:meth:`features.TrackFeatures.read`)."""
+    """The track's rolling statistics (:data:`TRACK_STATS` of
+    :meth:`features.TrackFeatures.read`)."""
     return {
         "t_trending_log": math.log(stats["trending"]),
         "t_skip_rate_1d": stats["skip_rate_1d"] - SKIP_PRIOR,
@@ -182,23 +199,24 @@ def crosses(user: UserFeatures, track: TrackInfo, ts: int) -> Example:
     genres_total = user.genres.total(ts)
     x = {
         "artist_new": 0.0 if track.artist_id in user.first_play_ms else 1.0,
-        "artist_affinity_share": _rate(user.artists.weight(ts, track.artist_id), artists_total),
+        "artist_affinity_share": share_of(user.artists.weight(ts, track.artist_id), artists_total),
         "genre_affinity_share": max(
-            (_rate(user.genres.weight(ts, genre), genres_total) for genre in track.genres),
+            (share_of(user.genres.weight(ts, genre), genres_total) for genre in track.genres),
             default=0.0,
         ),
     }
-    recency = _seconds_since(user.artist_last_ms.get(track.artist_id), ts)
+    recency = log_seconds_since(user.artist_last_ms.get(track.artist_id), ts)
     if recency is not None:
         x["artist_last_played_log_s"] = recency
     return x
 
 
-def _rate(part: float, whole: float, prior: float = 0.0) -> float:
+def share_of(part: float, whole: float, prior: float = 0.0) -> float:
+    """``part / whole``, or ``prior`` when there is no whole yet."""
     return part / whole if whole > 0.0 else prior
 
 
-def _seconds_since(then_ms: int | None, ts: int) -> float | None:
+def log_seconds_since(then_ms: int | None, ts: int) -> float | None:
     """Log seconds since ``then_ms``, scaled to about 0..1.5 (a day is 1.1)."""
     if then_ms is None:
         return None
@@ -208,11 +226,15 @@ def _seconds_since(then_ms: int | None, ts: int) -> float | None:
 __all__ = [
     "COMPLETION_THRESHOLD",
     "MIN_PLAY_MS",
+    "TRACK_FEATURES",
+    "TRACK_STATS",
     "Example",
     "build_example",
     "context_side",
     "crosses",
     "engagement_label",
+    "log_seconds_since",
+    "share_of",
     "track_side",
     "track_stats_side",
     "user_side",

@@ -13,7 +13,9 @@ The learner consumes the examples from one topic, in order, and for each one:
    snapshot carries its figures as of that snapshot; on every ``hit_every``-th positive example,
    the taste ranking of the last snapshot (what the workers serve) is checked
    for the track: the rolling hit-rate@10;
-2. the taste model's shared parts (tracks, artists, genres, biases) learn.
+2. the taste model's shared parts (tracks, artists, genres, biases) learn;
+3. the track's statistics (:mod:`online_models.track_stats`) fold in the event's
+   type and time: every snapshot serves them to the workers' examples.
 
 The same records carry the workers' exploration feedback (each offered slot
 as a trial, each credit as a revision, :class:`~online_models.exploration.FeedbackLog`):
@@ -38,7 +40,7 @@ track and negative, where NumPy's per-call overhead dominates). Beyond that: few
 negatives, or the taste steps batched per message.
 
 Memory bound: the models (``k`` floats per track, artist and genre; one weight
-per feature) and one quality window.
+per feature), six decayed statistics per track, and one quality window.
 
 >>> learner = Learner(taste_factors=4)
 >>> example = TrainingExample("e1", {"artist_affinity_share": 1.0}, 1, "t1", [0.0] * 4, ["t2"])
@@ -62,12 +64,14 @@ import orjson
 from numpy.typing import NDArray
 from river import utils
 
+from features.event_types import EVENT_TYPES
 from online_models.engagement import RiverEngagementModel, make_engagement_model
 from online_models.example import Example
 from online_models.exploration import ExplorationPolicy, FeedbackEntry, read_feedback
 from online_models.quality import QualityReport, RollingHitRate
 from online_models.snapshot import Snapshot, array_json, json_array
 from online_models.taste import CatalogView, TasteModel, array_names, names_array
+from online_models.track_stats import TrackStatistics
 
 #: The engagement models whose state a snapshot can carry (weights as arrays).
 SNAPSHOT_MODELS = ("logistic",)
@@ -82,7 +86,9 @@ HIT_K = 10
 @dataclass(frozen=True)
 class TrainingExample:
     """One event as the learner needs it: features, label, the user vector it was made
-    with, and the tracks drawn as negatives for the taste model."""
+    with, the tracks drawn as negatives for the taste model, and the event's type and
+    time (the track's statistics learn from them; ``kind`` is empty in records from
+    before they did)."""
 
     event_id: str
     x: Example
@@ -90,6 +96,8 @@ class TrainingExample:
     track_id: str
     user_vector: Sequence[float]
     negatives: Sequence[str] = field(default_factory=tuple)
+    kind: str = ""
+    ts: int = 0
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe: what goes on the training-examples topic."""
@@ -100,6 +108,8 @@ class TrainingExample:
             "track_id": self.track_id,
             "user_vector": list(self.user_vector),
             "negatives": list(self.negatives),
+            "type": self.kind,
+            "ts": self.ts,
         }
 
     @classmethod
@@ -114,6 +124,8 @@ class TrainingExample:
                 str(record["track_id"]),
                 [float(value) for value in record["user_vector"]],
                 [str(track) for track in record.get("negatives", ())],
+                str(record.get("type", "")),
+                int(record.get("ts", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a training example: {type(exc).__name__}: {exc}") from exc
@@ -129,6 +141,7 @@ class Learner:
         quality_window: int = 10_000,
         version_prefix: str = "v",
         hit_every: int = 10,
+        track_half_life_s: float = 3600.0,
     ) -> None:
         if engagement not in SNAPSHOT_MODELS:
             raise ValueError(f"the learner snapshots only {SNAPSHOT_MODELS}, not {engagement!r}")
@@ -143,6 +156,7 @@ class Learner:
         self.hit_every = hit_every
         self.hit_rate = RollingHitRate(HIT_K, quality_window)
         self.exploration = ExplorationPolicy()
+        self.track_stats = TrackStatistics(track_half_life_s)
         #: The tracks, their full vectors and biases as of the last snapshot: what the
         #: workers rank with, so the hit-rate measures the version they serve.
         self._served: tuple[dict[str, int], NDArray[np.float64], NDArray[np.float64]] | None = None
@@ -188,6 +202,8 @@ class Learner:
             self.taste.learn_shared(user, example.track_id, example.y)
             for negative in example.negatives:
                 self.taste.learn_shared(user, negative, 0)
+        if example.kind in EVENT_TYPES:  # a record of another kind would be a worker's mistake
+            self.track_stats.update(example.track_id, example.kind, example.ts)
         self.examples_seen += 1
 
     def snapshot(self, created_at_ms: int) -> Snapshot:
@@ -199,6 +215,7 @@ class Learner:
             "engagement_weights": np.fromiter(weights.values(), float, len(weights)),
             "engagement_intercept": np.array([float(classifier.intercept)]),
             **self.taste.shared_arrays(),
+            **self.track_stats.arrays(),
             EXPLORATION_ARRAY: json_array(self.exploration.to_state()),
         }
         snapshot = Snapshot(
@@ -241,13 +258,20 @@ class Learner:
         return int(np.count_nonzero(scores > scores[at])) < HIT_K
 
     @classmethod
-    def resume(cls, snapshot: Snapshot, taste_factors: int | None = None) -> Learner:
+    def resume(
+        cls,
+        snapshot: Snapshot,
+        taste_factors: int | None = None,
+        track_half_life_s: float = 3600.0,
+    ) -> Learner:
         """A learner that goes on from ``snapshot`` (a verified one)."""
         arrays = snapshot.arrays
         k = taste_factors or int(arrays["taste_tracks"].shape[1]) or 16
-        learner = cls(str(snapshot.metrics.get("engagement_model", "logistic")), k)
+        model = str(snapshot.metrics.get("engagement_model", "logistic"))
+        learner = cls(model, k, track_half_life_s=track_half_life_s)
         load_engagement(learner.engagement, arrays)
         learner.taste.load_shared(arrays)
+        learner.track_stats = TrackStatistics.from_arrays(arrays, track_half_life_s)
         learner.exploration = exploration_of(arrays)
         learner.examples_seen = snapshot.examples_seen
         learner.next_offsets = dict(snapshot.source_offsets)

@@ -8,11 +8,16 @@ each event it folds, it:
 
 * builds the :class:`~online_models.learner.TrainingExample` from the user's
   state before the event (:meth:`ServingModels.example`): the engagement
-  features, the label, the user's taste vector and the negatives drawn;
+  features (the track's statistics as the snapshot serves them,
+  :mod:`online_models.track_stats`), the label, the user's taste vector and
+  the negatives drawn;
 * takes the user's own taste step at once (the user lives in this worker's
   partition), so their vector is fresh after their very event;
 * ranks candidate tracks for the user by taste (:meth:`ServingModels.rank_by_taste`:
-  one matrix product) and scores engagement (:class:`~online_models.engagement.LinearScorer`).
+  one gather from the served tracks' arrays, :class:`~online_models.served_tracks.ServedTracks`,
+  and one matrix product) and scores engagement
+  (:class:`~online_models.engagement.LinearScorer`, over
+  :func:`~online_models.candidates.candidate_columns`).
 
 Before the first snapshot, :meth:`ServingModels.untrained` serves: the taste
 model's starting values (the same in every process, :mod:`online_models.taste`)
@@ -22,7 +27,8 @@ Negatives are drawn from a generator seeded by the event id, so the same event
 gives the same example wherever and however often it is built.
 
 Memory bound: the snapshot's arrays, plus one row per track, artist and genre
-met that the snapshot does not hold (the catalog bounds them).
+met that the snapshot does not hold, and the served tracks' arrays (``k + 8``
+floats a track, :mod:`online_models.served_tracks`); the catalog bounds them.
 
 >>> from features import TrackInfo, UserFeatures
 >>> models = ServingModels.untrained(k=4)
@@ -50,10 +56,14 @@ from online_models.engagement import LinearScorer
 from online_models.example import build_example, engagement_label
 from online_models.exploration import ExplorationPolicy
 from online_models.learner import SNAPSHOT_NAME, TrainingExample, exploration_of
+from online_models.served_tracks import ServedTracks
 from online_models.snapshot import Snapshot
 from online_models.taste import TasteModel, Vector, array_names, user_step_from
+from online_models.track_stats import served_track_stats
 
 UNTRAINED = "untrained"
+#: Catalog updates of at most this many tracks refresh their rows; more rebuild all.
+_REFRESH_AT_MOST = 64
 
 
 class ServingModels:
@@ -72,6 +82,7 @@ class ServingModels:
         examples_seen: int = 0,
         metrics: Mapping[str, Any] | None = None,
         exploration: ExplorationPolicy | None = None,
+        track_stats: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         self.taste = taste
         self.engagement = engagement
@@ -81,9 +92,12 @@ class ServingModels:
         self.metrics: dict[str, Any] = dict(metrics or {})
         #: the policy exploration slots are drawn from (read-only here: the learner's)
         self.exploration = exploration or ExplorationPolicy()
-        #: track -> (full vector, bias): the served parts never change, so each
-        #: track's vector is summed from its parts once (memory: k + 1 floats a track)
-        self._vectors: dict[str, tuple[Vector, float]] = {}
+        #: each track's statistics as of the snapshot (:mod:`online_models.track_stats`)
+        self.track_stats: Mapping[str, Mapping[str, float]] = track_stats or {}
+        self.catalog: dict[str, TrackInfo] = {}
+        #: the served tracks as arrays (built at the first ranking: the catalog comes
+        #: after the snapshot)
+        self._served: ServedTracks | None = None
 
     @classmethod
     def untrained(cls, k: int = 16) -> ServingModels:
@@ -114,6 +128,7 @@ class ServingModels:
             snapshot.examples_seen,
             snapshot.metrics,
             exploration_of(arrays),
+            served_track_stats(arrays),
         )
 
     @property
@@ -121,21 +136,28 @@ class ServingModels:
         return self.taste.k
 
     def set_catalog(self, catalog: Mapping[str, TrackInfo]) -> None:
-        """Tell the taste model each track's artist and genres."""
+        """Tell the models each track's artist, genres and facts."""
         self.taste.set_catalog({t: (info.artist_id, info.genres) for t, info in catalog.items()})
-        for track_id in catalog:
-            self._vectors.pop(track_id, None)
+        self.catalog.update(catalog)
+        served = self._served
+        if served is not None and len(catalog) > _REFRESH_AT_MOST:
+            self._served = None  # a whole catalog: rebuilt at the next ranking
+        elif served is not None:
+            for track_id in catalog:
+                served.refresh(track_id)
+
+    @property
+    def served(self) -> ServedTracks:
+        """Every track this snapshot and the catalog know, as arrays by row."""
+        if self._served is None:
+            self._served = ServedTracks(self.taste, self.catalog, self.track_stats)
+        return self._served
 
     def track_vector(self, track_id: str) -> tuple[Vector, float]:
         """A track's full taste vector and bias, as served."""
-        cached = self._vectors.get(track_id)
-        if cached is None:
-            taste = self.taste
-            cached = self._vectors[track_id] = (
-                taste.track_vector(track_id),
-                taste.bias.get(track_id, 0.0),
-            )
-        return cached
+        served = self.served
+        row = served.row(track_id)
+        return served.vectors[row], float(served.bias[row])
 
     def user_vector(self, stored: NDArray[Any] | None, track_id: str) -> Vector:
         """The user's vector: the stored one, or (first event, or a model of another
@@ -161,26 +183,35 @@ class ServingModels:
         label = engagement_label(event, track)
         rng = random.Random(str(event["event_id"]))
         drawn = self.taste.sample_negatives(rng, track_ids, negatives)
-        parts = [self.track_vector(t) for t in (track_id, *drawn)]
-        vectors = np.stack([vector for vector, _ in parts])
-        biases = np.fromiter((bias for _, bias in parts), float, len(parts))
+        served = self.served
+        rows = served.rows([track_id, *drawn])
+        vectors, biases = served.vectors[rows], served.bias[rows]
         similarity = float(user @ vectors[0])
-        x = build_example(features, event, track, taste_similarity=similarity)
+        x = build_example(features, event, track, self.track_stats.get(track_id), similarity)
         taste = self.taste
         new_user = user_step_from(user, vectors, biases, label, taste.lr, taste.l2)
-        example = TrainingExample(str(event["event_id"]), x, label, track_id, user.tolist(), drawn)
+        example = TrainingExample(
+            str(event["event_id"]),
+            x,
+            label,
+            track_id,
+            user.tolist(),
+            drawn,
+            str(event["type"]),
+            int(event["ts"]),
+        )
         return example, new_user
 
     def rank_by_taste(
         self, user: NDArray[Any], candidates: Sequence[str]
     ) -> list[tuple[str, float]]:
-        """``candidates`` best first by the taste model's logit (one matrix product)."""
+        """``candidates`` best first by the taste model's logit (one gather, one matrix
+        product)."""
         if not candidates:
             return []
-        parts = [self.track_vector(t) for t in candidates]
-        matrix = np.stack([vector for vector, _ in parts])
-        biases = np.fromiter((bias for _, bias in parts), float, len(parts))
-        scores = matrix @ np.asarray(user, dtype=np.float64) + biases
+        served = self.served
+        rows = served.rows(candidates)
+        scores = served.vectors[rows] @ np.asarray(user, dtype=np.float64) + served.bias[rows]
         order = np.argsort(-scores, kind="stable")
         return [(candidates[i], float(scores[i])) for i in order]
 

@@ -848,9 +848,11 @@ async def publish_starting_snapshot(settings: Settings, population: Population) 
     """A signed snapshot holding a vector for every track of ``population``'s catalog."""
     learner = Learner(taste_factors=settings.taste_factors)
     learner.set_catalog({t.track_id: (t.artist_id, t.genres) for t in population.tracks})
-    for track in population.tracks:
-        learner.taste.track_vector(track.track_id)  # a row for each: ranking costs as in use
-    blob = encode_snapshot(learner.snapshot(now_ms()), settings.snapshot_key.encode())
+    started = now_ms()
+    for track in population.tracks:  # a row and statistics for each: costs as in use
+        learner.taste.track_vector(track.track_id)
+        learner.track_stats.update(track.track_id, "play", started)
+    blob = encode_snapshot(learner.snapshot(started), settings.snapshot_key.encode())
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         max_request_size=settings.snapshot_max_bytes,

@@ -62,7 +62,10 @@ class LearnerRole:
         self.settings = settings
         self.key = key
         self.metrics = metrics or LearnerMetrics()
-        self.learner = Learner(taste_factors=settings.taste_factors)
+        self.learner = Learner(
+            taste_factors=settings.taste_factors,
+            track_half_life_s=settings.popularity_half_life_s,
+        )
         self.last_published: Snapshot | None = None
         self.learned_since_snapshot = 0
         self.max_snapshot_bytes = settings.snapshot_max_bytes
@@ -127,7 +130,9 @@ class LearnerRole:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if newest:
-            self.learner = Learner.resume(newest[0], self.settings.taste_factors)
+            self.learner = Learner.resume(
+                newest[0], self.settings.taste_factors, self.settings.popularity_half_life_s
+            )
             self.last_published = newest[0]
             log.warning(
                 "resuming from snapshot %s (%d examples learned)",

@@ -31,7 +31,7 @@ FIGURES = (
     "taste_learn_us",
     "learner_examples_per_s",
     "score_500_linear_us",
-    "score_500_matrix_us",
+    "score_500_columns_us",
     "score_500_river_loop_us",
     "score_500_speedup",
     "rank_500_taste_us",
@@ -94,12 +94,12 @@ def run_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_linear_scorer_that_strays_from_river_stops_the_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    score_many = LinearScorer.score_many
+    score_columns = LinearScorer.score_columns
 
     def off_by_a_little(self: LinearScorer, *args: Any, **kwargs: Any) -> Any:
-        return score_many(self, *args, **kwargs) + 1e-6
+        return score_columns(self, *args, **kwargs) + 1e-6
 
-    monkeypatch.setattr(LinearScorer, "score_many", off_by_a_little)
+    monkeypatch.setattr(LinearScorer, "score_columns", off_by_a_little)
     with pytest.raises(ScoresDiffer, match=r"^engagement: candidate \d+ scores"):
         run_tiny(monkeypatch)
     assert capsys.readouterr().out == ""  # no figure printed for a dishonest comparison

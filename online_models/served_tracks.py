@@ -1,0 +1,215 @@
+"""Every track a worker can rank, as arrays by position: what makes scoring NumPy.
+
+Ranking a few hundred candidates for one user must be a few array operations,
+not a loop over tracks. A :class:`ServedTracks` holds one row per track the
+served snapshot or the catalog knows:
+
+* ``vectors`` and ``bias``: the taste model's full vector and bias (fixed while
+  one snapshot serves, so each track's is summed from its parts once);
+* ``features``: the track's own engagement features, one column per name of
+  :data:`~online_models.example.TRACK_FEATURES` (catalog facts,
+  :func:`~online_models.example.track_side`, and statistics as the snapshot
+  serves them, :func:`~online_models.example.track_stats_side`; absent is 0);
+* ``artist`` and ``genres``: indices into ``artist_index`` and ``genre_index``
+  (``-1`` pads a track's genres, and stands for "no catalog entry").
+
+A list of candidates becomes one index array (:meth:`ServedTracks.rows`) and
+every per-track quantity a gather. A track met later gets its row at once.
+
+Memory bound: per track, ``k + 1`` floats of taste, one float per track feature,
+one int for its artist and one per genre of the track with the most; the catalog
+bounds the tracks.
+
+>>> from features import TrackInfo
+>>> from online_models.taste import TasteModel
+>>> catalog = {"t1": TrackInfo("t1", "a1", ("jazz",), 180_000)}
+>>> stats = {"t1": {"trending": 2.0, "skip_rate_1d": 0.3, "save_rate_7d": 0.05, "popularity": 9.0}}
+>>> served = ServedTracks(TasteModel(k=4), catalog, stats)
+>>> rows = served.rows(["t1", "unknown"])
+>>> served.vectors[rows].shape, served.artist[rows].tolist()
+((2, 4), [0, -1])
+>>> round(float(served.column("t_trending_log")[rows[0]]), 3)
+0.693
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from features import TrackInfo
+from online_models.example import TRACK_FEATURES, track_side, track_stats_side
+from online_models.taste import TasteModel
+
+
+class _Rows:
+    """A 2-D array grown one row at a time (its capacity doubles: amortised O(1))."""
+
+    def __init__(self, width: int, dtype: Any, fill: float = 0) -> None:
+        self.fill = fill
+        self.data = np.full((16, width), fill, dtype=dtype)
+        self.n = 0
+
+    def append(self, row: Any) -> None:
+        if self.n == len(self.data):
+            grown = np.full((2 * self.n, self.data.shape[1]), self.fill, self.data.dtype)
+            grown[: self.n] = self.data
+            self.data = grown
+        self.data[self.n] = row
+        self.n += 1
+
+    def extend(self, rows: NDArray[Any]) -> None:
+        """Append many rows at once."""
+        needed = self.n + len(rows)
+        if needed > len(self.data):
+            grown = np.full((max(16, 2 * needed), self.data.shape[1]), self.fill, self.data.dtype)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n : needed, : rows.shape[1]] = rows
+        self.n = needed
+
+    def widen(self, width: int) -> None:
+        if width > self.data.shape[1]:
+            wider = np.full((len(self.data), width), self.fill, self.data.dtype)
+            wider[:, : self.data.shape[1]] = self.data
+            self.data = wider
+
+    @property
+    def view(self) -> NDArray[Any]:
+        return self.data[: self.n]
+
+
+class ServedTracks:
+    """The served tracks' taste vectors, features, artists and genres, row by position."""
+
+    def __init__(
+        self,
+        taste: TasteModel,
+        catalog: Mapping[str, TrackInfo],
+        stats: Mapping[str, Mapping[str, float]],
+    ) -> None:
+        self.taste, self.catalog, self.stats = taste, catalog, stats
+        self.position: dict[str, int] = {}
+        self.artist_index: dict[str, int] = {}
+        self.genre_index: dict[str, int] = {}
+        self._vectors = _Rows(taste.k, np.float64)
+        self._bias = _Rows(1, np.float64)
+        self._values = _Rows(len(TRACK_FEATURES), np.float64)
+        self._artist = _Rows(1, np.intp, -1)
+        self._genres = _Rows(1, np.intp, -1)
+        self._build(list(dict.fromkeys((*taste.tracks.index, *catalog))))
+
+    def _build(self, track_ids: list[str]) -> None:
+        """Every row at once: one matrix of the taste vectors (a snapshot swap must not
+        stall the stream for a loop of small NumPy calls per track)."""
+        if not track_ids:
+            return
+        taste = self.taste
+        self.position = {track_id: i for i, track_id in enumerate(track_ids)}
+        self._vectors.extend(taste.track_matrix(track_ids))
+        self._bias.extend(np.array([[taste.bias.get(t, 0.0)] for t in track_ids]))
+        self._values.extend(np.array([self._values_of(t) for t in track_ids]))
+        indices = [self._indices(self.catalog.get(t)) for t in track_ids]
+        self._artist.extend(np.array([[artist] for artist, _ in indices], dtype=np.intp))
+        self._genres.widen(max((len(genres) for _, genres in indices), default=1))
+        padded = np.full((len(indices), self._genres.data.shape[1]), -1, np.intp)
+        for i, (_, genres) in enumerate(indices):
+            padded[i, : len(genres)] = genres
+        self._genres.extend(padded)
+
+    def row(self, track_id: str) -> int:
+        """The row of ``track_id``, added if new."""
+        at = self.position.get(track_id)
+        if at is None:
+            at = self.position[track_id] = len(self.position)
+            self._append(track_id)
+        return at
+
+    def rows(self, track_ids: Sequence[str]) -> NDArray[np.intp]:
+        """The rows of ``track_ids``, in order (new tracks added)."""
+        position = self.position
+        return np.fromiter(
+            (position[t] if t in position else self.row(t) for t in track_ids),
+            np.intp,
+            len(track_ids),
+        )
+
+    @property
+    def vectors(self) -> NDArray[np.float64]:
+        return self._vectors.view
+
+    @property
+    def bias(self) -> NDArray[np.float64]:
+        return self._bias.view[:, 0]
+
+    @property
+    def artist(self) -> NDArray[np.intp]:
+        return self._artist.view[:, 0]
+
+    @property
+    def genres(self) -> NDArray[np.intp]:
+        return self._genres.view
+
+    def column(self, name: str) -> NDArray[np.float64]:
+        """One track feature of every row (``KeyError`` for a name not in
+        :data:`~online_models.example.TRACK_FEATURES`)."""
+        return self._values.view[:, TRACK_FEATURES.index(name)]
+
+    def refresh(self, track_id: str) -> None:
+        """Recompute the row of ``track_id`` (its catalog entry changed), or add it."""
+        at = self.position.get(track_id)
+        if at is None:
+            self.row(track_id)
+            return
+        vector, bias, values, artist, genres = self._parts(track_id)
+        self._vectors.data[at], self._bias.data[at, 0] = vector, bias
+        self._values.data[at], self._artist.data[at, 0] = values, artist
+        self._genres.widen(len(genres))
+        self._genres.data[at] = -1
+        self._genres.data[at, : len(genres)] = genres
+
+    def _append(self, track_id: str) -> None:
+        vector, bias, values, artist, genres = self._parts(track_id)
+        self._vectors.append(vector)
+        self._bias.append(bias)
+        self._values.append(values)
+        self._artist.append(artist)
+        self._genres.widen(len(genres))
+        padded = np.full(self._genres.data.shape[1], -1, np.intp)
+        padded[: len(genres)] = genres
+        self._genres.append(padded)
+
+    def _parts(self, track_id: str) -> tuple[NDArray[Any], float, list[float], int, list[int]]:
+        """A track's taste vector, bias, feature values, artist and genre indices."""
+        taste = self.taste
+        artist, genres = self._indices(self.catalog.get(track_id))
+        vector, bias = taste.track_vector(track_id), taste.bias.get(track_id, 0.0)
+        return vector, bias, self._values_of(track_id), artist, genres
+
+    def _values_of(self, track_id: str) -> list[float]:
+        """The track's features, in :data:`~online_models.example.TRACK_FEATURES` order."""
+        info, stats = self.catalog.get(track_id), self.stats.get(track_id)
+        features = track_side(info) if info else {}
+        if stats is not None:
+            features.update(track_stats_side(stats))
+        return [features.get(name, 0.0) for name in TRACK_FEATURES]
+
+    def _indices(self, info: TrackInfo | None) -> tuple[int, list[int]]:
+        """The indices of the track's artist and genres (``-1`` and none uncatalogued)."""
+        if info is None:
+            return -1, []
+        artist = _index_of(self.artist_index, info.artist_id)
+        return artist, [_index_of(self.genre_index, genre) for genre in info.genres]
+
+
+def _index_of(index: dict[str, int], key: str) -> int:
+    at = index.get(key)
+    if at is None:
+        at = index[key] = len(index)
+    return at
+
+
+__all__ = ["ServedTracks"]
