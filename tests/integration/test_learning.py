@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from online_models.exploration_slot import ARMS, TASTE
 from online_models.learner import SNAPSHOT_NAME
 from online_models.snapshot import Snapshot, decode_snapshot, encode_snapshot
+from online_models.track_stats import served_track_stats
 from streams.kafka.producer import EventProducer
 from streams.settings import Settings
 from streams.tools.bench import read_topic
@@ -77,6 +78,12 @@ async def publish_catalog_and_events(settings: Settings, n: int, seed: int) -> N
                     ms_played=5_000 if kind == "skip" else 180_000,
                 )
             )
+
+
+async def publish_events(settings: Settings, events: list[dict[str, Any]]) -> None:
+    async with EventProducer(settings.bootstrap_servers, settings.events_topic) as producer:
+        for event in events:
+            await producer.publish(event)
 
 
 async def read_snapshots(settings: Settings, key: bytes) -> list[Snapshot]:
@@ -153,6 +160,26 @@ def test_snapshots_reach_two_workers_which_serve_the_same_version_and_resume_it_
     assert listed["model_version"] == f"taste-{snapshot.version}"
     sources = [item["source"] for item in listed["items"]]
     assert set(sources[:-1]) == {TASTE} and sources[-1] in ARMS  # the last: the exploration slot
+    stats = served_track_stats(snapshot.arrays)  # the examples carried type and time
+    assert len(stats) == TRACKS and all(s["popularity"] > 0 for s in stats.values())
+
+    # u3 saves the explored track: the credit reaches the learner's one policy.
+    explored = listed["items"][-1]
+    answer = make_event(
+        user_id="u3",
+        track_id=explored["track_id"],
+        type="save",
+        ts=int(time.time() * 1000),
+        recommendation_id=listed["recommendation_id"],
+    )
+    asyncio.run(publish_events(learning, [answer]))
+
+    def credited() -> Snapshot | None:
+        snapshots = asyncio.run(read_snapshots(learning, KEY.encode()))
+        arm = snapshots[-1].metrics["exploration"].get(explored["source"]) if snapshots else None
+        return snapshots[-1] if arm and (arm["mean_reward"] or 0.0) > 0.0 else None
+
+    wait_for(credited, 60, f"a credit of the {explored['source']} arm", learner, a)
 
 
 def test_a_tampered_truncated_or_foreign_snapshot_is_refused_and_the_old_model_keeps_serving(
