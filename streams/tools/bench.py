@@ -17,7 +17,11 @@ and topic names, so no phase sees another's data. The figures (the keys of
 ``events_per_s_single_learning_off``, ``learning_cost_share``
     The single-event drain again with ``TUNESTREAM_LEARNING=off`` (no training
     examples, no taste vectors, popularity lists), and ``1 - single / off``: what
-    learning costs the worker (the budget is 30%). The learning-on drains start
+    learning costs the worker (the budget is 30%).
+``events_per_s_single_exploration_off``, ``exploration_cost_share``
+    The same with learning on and ``TUNESTREAM_EXPLORATION=off`` (lists by taste
+    only: no slot drawn, no offer remembered, no feedback sent), and ``1 - single /
+    off``: exploration's part of the learning cost. The learning-on drains start
     from a signed snapshot with a vector for every track, so lists are ranked by
     taste as in use; no learner runs during them.
 ``learner_examples_per_s``
@@ -479,6 +483,7 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
     >>> rows = figure_rows({"events": 2000, "batch_events": 50, "events_per_s_single": 3000.4,
     ...     "events_per_s_single_learning_off": 3500, "learning_cost_share": 0.143,
+    ...     "events_per_s_single_exploration_off": 3100, "exploration_cost_share": 0.032,
     ...     "learner_examples_per_s": 8000,
     ...     "events_per_s_batched": 9000, "faust_noop_messages_per_s": 6000,
     ...     "single_vs_noop_ratio": 0.5, "latency_p50_ms": None, "latency_p99_ms": None,
@@ -487,8 +492,9 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     ...     "cpu_count": 2, "python_version": "3.11.7", "platform": "Linux x86_64"})
     >>> rows[0]
     ('events/s, 1 event per message', '3,000', 'one worker draining a backlog of 2,000 events')
-    >>> rows[2][:2], rows[7][:2]
-    (('throughput learning costs', '14%'), ('end-to-end latency p50 / p99', 'skipped'))
+    >>> rows[2][:2], rows[4][:2], rows[9][:2]
+    (('throughput learning costs', '14%'), ('throughput exploration costs', '3%'), \
+('end-to-end latency p50 / p99', 'skipped'))
     """
     events = f"{result['events']:,}"
     if result.get("latency_p50_ms") is None:
@@ -514,6 +520,16 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             "throughput learning costs",
             f"{result['learning_cost_share']:.0%}",
             "1 - learning on / learning off, single-event drains (budget: 30%)",
+        ),
+        (
+            "events/s, 1 event per message, exploration off",
+            _number(result["events_per_s_single_exploration_off"]),
+            "the same drain, learning on, lists by taste only (no slot drawn or remembered)",
+        ),
+        (
+            "throughput exploration costs",
+            f"{result['exploration_cost_share']:.0%}",
+            "1 - exploration on / off, single-event drains (part of the learning cost)",
         ),
         (
             f"events/s, {result['batch_events']} events per message",
@@ -646,7 +662,9 @@ class _Run:
     snapshot_key: str = field(default_factory=lambda: secrets.token_hex(32))
     settings_of: dict[str, Settings] = field(default_factory=dict)
 
-    def phase_settings(self, phase: str, learning: bool = True) -> Settings:
+    def phase_settings(
+        self, phase: str, learning: bool = True, exploration: bool = True
+    ) -> Settings:
         name = f"bench-{phase}-{uuid.uuid4().hex[:6]}"
         settings = self.base.namespaced(
             name,
@@ -654,6 +672,7 @@ class _Run:
             web_port=free_port(),
             learner_web_port=free_port(),
             learning="on" if learning else "off",
+            exploration="on" if learning and exploration else "off",
             snapshot_key=self.snapshot_key,
         )
         asyncio.run(ensure_topics(settings))
@@ -784,6 +803,7 @@ def _drain(
     *,
     profile: bool = False,
     learning: bool = True,
+    exploration: bool = True,
 ) -> tuple[float, dict[str, Any] | None]:
     """One worker drains ``n_events`` pre-published events: (events/s, profile or None).
 
@@ -791,7 +811,7 @@ def _drain(
     (so lists are ranked by taste) and sends a training example per event; no
     learner runs during the drain (:func:`_learner_rate` times one afterwards).
     """
-    settings = run.phase_settings(phase, learning)
+    settings = run.phase_settings(phase, learning, exploration)
     population = backlog_population(n_events)
     messages = messages_of(population.take(n_events), per_message)
     asyncio.run(publish_catalog(settings, (t.to_dict() for t in population.tracks)))
@@ -1074,6 +1094,8 @@ def run_bench(
         single, _ = _drain(run, "single", 1, n)
         reporter.phase(f"single-event drain with learning off: {n:,} events")
         single_off, _ = _drain(run, "single-off", 1, n, learning=False)
+        reporter.phase(f"single-event drain with exploration off: {n:,} events")
+        single_plain, _ = _drain(run, "single-no-exploration", 1, n, exploration=False)
         reporter.phase(f"batched drain: {n:,} events, {options.batch_events} per message")
         batched, _ = _drain(run, "batched", options.batch_events, n)
         reporter.phase(f"Faust no-op agent: {n:,} messages")
@@ -1084,6 +1106,8 @@ def run_bench(
             events_per_s_single=round(single, 1),
             events_per_s_single_learning_off=round(single_off, 1),
             learning_cost_share=round(1.0 - single / single_off, 3),
+            events_per_s_single_exploration_off=round(single_plain, 1),
+            exploration_cost_share=round(1.0 - single / single_plain, 3),
             events_per_s_batched=round(batched, 1),
             faust_noop_messages_per_s=round(noop, 1),
             single_vs_noop_ratio=round(single / noop, 3),
@@ -1112,6 +1136,8 @@ REQUIRED_KEYS: Final = (
     "events_per_s_single",
     "events_per_s_single_learning_off",
     "learning_cost_share",
+    "events_per_s_single_exploration_off",
+    "exploration_cost_share",
     "events_per_s_batched",
     "faust_noop_messages_per_s",
     "learner_examples_per_s",

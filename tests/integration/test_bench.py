@@ -63,6 +63,7 @@ def test_a_quick_bench_reports_every_figure_as_json() -> None:
     for key in (
         "events_per_s_single",
         "events_per_s_single_learning_off",
+        "events_per_s_single_exploration_off",
         "events_per_s_batched",
         "faust_noop_messages_per_s",
         "learner_examples_per_s",
@@ -73,8 +74,8 @@ def test_a_quick_bench_reports_every_figure_as_json() -> None:
     assert 0 < figures["single_vs_noop_ratio"] < 2
     assert figures["latency_p50_ms"] is None and figures["latency_p99_ms"] is None
     assert 1_000 < figures["bytes_per_user"] < 1_000_000
-    # single, single with learning off, batched
-    assert figures["ready_s"] > 0 and len(figures["ready_s_each"]) == 3
+    # single, single with learning off, single with exploration off, batched
+    assert figures["ready_s"] > 0 and len(figures["ready_s_each"]) == 4
     assert figures["cpu_count"] == os.cpu_count()
     assert figures["python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert "profile" not in figures

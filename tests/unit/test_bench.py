@@ -163,6 +163,8 @@ RESULT = {
     "events_per_s_single": 3412.6,
     "events_per_s_single_learning_off": 4000.0,
     "learning_cost_share": 0.147,
+    "events_per_s_single_exploration_off": 3600.0,
+    "exploration_cost_share": 0.05,
     "learner_examples_per_s": 8123.0,
     "events_per_s_batched": 9876.5,
     "faust_noop_messages_per_s": 7000.0,
