@@ -27,8 +27,9 @@ Negatives are drawn from a generator seeded by the event id, so the same event
 gives the same example wherever and however often it is built.
 
 Memory bound: the snapshot's arrays, plus one row per track, artist and genre
-met that the snapshot does not hold, and the served tracks' arrays (``k + 8``
-floats a track, :mod:`online_models.served_tracks`); the catalog bounds them.
+met that the snapshot does not hold, and the served tracks' arrays (``k + 9``
+numbers a track and one per genre, :mod:`online_models.served_tracks`); the
+catalog bounds them.
 
 >>> from features import TrackInfo, UserFeatures
 >>> models = ServingModels.untrained(k=4)
