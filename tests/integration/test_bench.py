@@ -90,7 +90,8 @@ def test_the_latency_phase_reads_the_lists_the_worker_published() -> None:
     assert figures["latency_lists"] > 0
     assert figures["latency_events"] > 0
     assert 0 <= figures["latency_p50_ms"] <= figures["latency_p99_ms"]
-    assert len(figures["ready_s_each"]) == 4  # single, single with learning off, batched, latency
+    # single, single with learning off, single with exploration off, batched, latency
+    assert len(figures["ready_s_each"]) == 5
 
 
 @pytest.mark.skipif(py_spy_binary() is None, reason="needs py-spy (the 'profile' extra)")
