@@ -213,7 +213,7 @@ class PrequentialReplay:
     def _score_ranking(self, user_id: str, vector: Vector, track_id: str, ts: int) -> None:
         if self._snapshot is None or self.events % self.snapshot_every == 0:
             matrix = self.taste.track_matrix(self.track_ids)
-            self._snapshot = matrix, np.array([self.taste.bias.get(t, 0.0) for t in self.track_ids])
+            self._snapshot = matrix, self.taste.biases(self.track_ids)
         matrix, bias = self._snapshot
         taste = matrix @ vector + bias
         mf = [self.biased_mf.predict_one(user_id, t) for t in self.track_ids]

@@ -248,7 +248,7 @@ class Learner:
         if self._served is None:
             tracks = list(self.taste.tracks.index)
             matrix = self.taste.track_matrix(tracks)
-            bias = np.array([self.taste.bias.get(t, 0.0) for t in tracks])
+            bias = self.taste.biases(tracks)
             self._served = {t: i for i, t in enumerate(tracks)}, matrix, bias
         position, matrix, bias = self._served
         at = position.get(track_id)

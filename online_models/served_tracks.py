@@ -46,20 +46,12 @@ from online_models.taste import TasteModel
 
 
 class _Rows:
-    """A 2-D array grown one row at a time (its capacity doubles: amortised O(1))."""
+    """A 2-D array grown by rows (its capacity doubles: amortised O(1) a row)."""
 
     def __init__(self, width: int, dtype: Any, fill: float = 0) -> None:
         self.fill = fill
         self.data = np.full((16, width), fill, dtype=dtype)
         self.n = 0
-
-    def append(self, row: Any) -> None:
-        if self.n == len(self.data):
-            grown = np.full((2 * self.n, self.data.shape[1]), self.fill, self.data.dtype)
-            grown[: self.n] = self.data
-            self.data = grown
-        self.data[self.n] = row
-        self.n += 1
 
     def extend(self, rows: NDArray[Any]) -> None:
         """Append many rows at once."""
@@ -100,32 +92,14 @@ class ServedTracks:
         self._values = _Rows(len(TRACK_FEATURES), np.float64)
         self._artist = _Rows(1, np.intp, -1)
         self._genres = _Rows(1, np.intp, -1)
-        self._build(list(dict.fromkeys((*taste.tracks.index, *catalog))))
-
-    def _build(self, track_ids: list[str]) -> None:
-        """Every row at once: one matrix of the taste vectors (a snapshot swap must not
-        stall the stream for a loop of small NumPy calls per track)."""
-        if not track_ids:
-            return
-        taste = self.taste
-        self.position = {track_id: i for i, track_id in enumerate(track_ids)}
-        self._vectors.extend(taste.track_matrix(track_ids))
-        self._bias.extend(np.array([[taste.bias.get(t, 0.0)] for t in track_ids]))
-        self._values.extend(np.array([self._values_of(t) for t in track_ids]))
-        indices = [self._indices(self.catalog.get(t)) for t in track_ids]
-        self._artist.extend(np.array([[artist] for artist, _ in indices], dtype=np.intp))
-        self._genres.widen(max((len(genres) for _, genres in indices), default=1))
-        padded = np.full((len(indices), self._genres.data.shape[1]), -1, np.intp)
-        for i, (_, genres) in enumerate(indices):
-            padded[i, : len(genres)] = genres
-        self._genres.extend(padded)
+        self._add(list(dict.fromkeys((*taste.tracks.index, *catalog))))
 
     def row(self, track_id: str) -> int:
         """The row of ``track_id``, added if new."""
         at = self.position.get(track_id)
         if at is None:
-            at = self.position[track_id] = len(self.position)
-            self._append(track_id)
+            self._add([track_id])
+            at = self.position[track_id]
         return at
 
     def rows(self, track_ids: Sequence[str]) -> NDArray[np.intp]:
@@ -162,32 +136,45 @@ class ServedTracks:
         """Recompute the row of ``track_id`` (its catalog entry changed), or add it."""
         at = self.position.get(track_id)
         if at is None:
-            self.row(track_id)
+            self._add([track_id])
             return
-        vector, bias, values, artist, genres = self._parts(track_id)
-        self._vectors.data[at], self._bias.data[at, 0] = vector, bias
-        self._values.data[at], self._artist.data[at, 0] = values, artist
-        self._genres.widen(len(genres))
+        vectors, bias, values, artist, genres = self._rows_of([track_id])
+        self._vectors.data[at], self._bias.data[at] = vectors[0], bias[0]
+        self._values.data[at], self._artist.data[at] = values[0], artist[0]
+        self._genres.widen(genres.shape[1])
         self._genres.data[at] = -1
-        self._genres.data[at, : len(genres)] = genres
+        self._genres.data[at, : genres.shape[1]] = genres[0]
 
-    def _append(self, track_id: str) -> None:
-        vector, bias, values, artist, genres = self._parts(track_id)
-        self._vectors.append(vector)
-        self._bias.append(bias)
-        self._values.append(values)
-        self._artist.append(artist)
-        self._genres.widen(len(genres))
-        padded = np.full(self._genres.data.shape[1], -1, np.intp)
-        padded[: len(genres)] = genres
-        self._genres.append(padded)
+    def _add(self, track_ids: list[str]) -> None:
+        """Rows for new ``track_ids``, all at once: one matrix of the taste vectors (a
+        snapshot swap must not stall the stream for small NumPy calls per track)."""
+        if not track_ids:
+            return
+        for track_id in track_ids:
+            self.position[track_id] = len(self.position)
+        vectors, bias, values, artist, genres = self._rows_of(track_ids)
+        self._vectors.extend(vectors)
+        self._bias.extend(bias)
+        self._values.extend(values)
+        self._artist.extend(artist)
+        self._genres.widen(genres.shape[1])
+        self._genres.extend(genres)
 
-    def _parts(self, track_id: str) -> tuple[NDArray[Any], float, list[float], int, list[int]]:
-        """A track's taste vector, bias, feature values, artist and genre indices."""
+    def _rows_of(self, track_ids: list[str]) -> tuple[NDArray[Any], ...]:
+        """The rows of ``track_ids``: taste vectors, biases, feature values, artist
+        indices, and genre indices padded with ``-1`` (each a 2-D array)."""
         taste = self.taste
-        artist, genres = self._indices(self.catalog.get(track_id))
-        vector, bias = taste.track_vector(track_id), taste.bias.get(track_id, 0.0)
-        return vector, bias, self._values_of(track_id), artist, genres
+        indices = [self._indices(self.catalog.get(t)) for t in track_ids]
+        genres = np.full((len(indices), max(1, *(len(g) for _, g in indices))), -1, np.intp)
+        for i, (_, genre_rows) in enumerate(indices):
+            genres[i, : len(genre_rows)] = genre_rows
+        return (
+            taste.track_matrix(track_ids),
+            taste.biases(track_ids)[:, None],
+            np.array([self._values_of(t) for t in track_ids], dtype=np.float64),
+            np.array([[artist] for artist, _ in indices], dtype=np.intp),
+            genres,
+        )
 
     def _values_of(self, track_id: str) -> list[float]:
         """The track's features, in :data:`~online_models.example.TRACK_FEATURES` order."""

@@ -173,9 +173,12 @@ class TasteModel:
     def score_many(self, user: Vector, track_ids: Sequence[str]) -> Vector:
         """The logits of many tracks at once: the parts gathered by index, one matrix
         product (no Python loop over the factors)."""
-        return self.track_matrix(track_ids) @ user + np.fromiter(
-            (self.bias.get(t, 0.0) for t in track_ids), float, len(track_ids)
-        )
+        return self.track_matrix(track_ids) @ user + self.biases(track_ids)
+
+    def biases(self, track_ids: Sequence[str]) -> Vector:
+        """The biases of ``track_ids`` (0 for a track never learned)."""
+        bias = self.bias
+        return np.fromiter((bias.get(t, 0.0) for t in track_ids), float, len(track_ids))
 
     def track_matrix(self, track_ids: Sequence[str]) -> NDArray[np.float64]:
         """The full vectors of ``track_ids``, one row each."""
@@ -209,8 +212,7 @@ class TasteModel:
         """The user's part of :meth:`learn` alone (a worker's): the new user vector."""
         tracks = [track_id, *negatives]
         vectors = np.stack([self.track_vector(t) for t in tracks])
-        biases = np.fromiter((self.bias.get(t, 0.0) for t in tracks), float, len(tracks))
-        return user_step_from(user, vectors, biases, label, self.lr, self.l2)
+        return user_step_from(user, vectors, self.biases(tracks), label, self.lr, self.l2)
 
     def sample_negatives(self, rng: random.Random, track_ids: Sequence[str], n: int) -> list[str]:
         """``n`` tracks drawn uniformly from ``track_ids``: what the user could have
@@ -256,7 +258,7 @@ class TasteModel:
             arrays[f"taste_{name}"] = table.rows[: len(table.index)].copy()
             arrays[f"taste_{name}_keys"] = names_array(table.index)
         track_keys = list(self.tracks.index)
-        arrays["taste_bias"] = np.array([self.bias.get(key, 0.0) for key in track_keys])
+        arrays["taste_bias"] = self.biases(track_keys)
         return arrays
 
     def load_shared(self, arrays: Mapping[str, NDArray[Any]]) -> None:

@@ -78,8 +78,9 @@ class TrackStatistics:
             [[state["counts"].get(name, 0.0) for name in STATE_COLUMNS] for state in states],
             dtype=np.float64,
         ).reshape(len(states), len(STATE_COLUMNS))
+        reads = [track.read(self.now_ms) for track in tracks]
         served = np.array(
-            [[read[name] for name in TRACK_STATS] for read in self._reads()], dtype=np.float64
+            [[read[name] for name in TRACK_STATS] for read in reads], dtype=np.float64
         ).reshape(len(states), len(TRACK_STATS))
         return {
             "track_stats_keys": names_array(self.tracks),
@@ -89,9 +90,6 @@ class TrackStatistics:
             ),
             "track_stats_served": served,
         }
-
-    def _reads(self) -> list[dict[str, float]]:
-        return [track.read(self.now_ms) for track in self.tracks.values()]
 
     @classmethod
     def from_arrays(
