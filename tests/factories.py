@@ -8,8 +8,21 @@ from typing import Any
 
 import pytest
 
+from streams.pipeline.message import PlannerConfig
+
 NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 _ids = itertools.count()
+
+
+def planner_config(**overrides: Any) -> PlannerConfig:
+    """The planner configuration unit tests share: short topic names, ``overrides`` on top."""
+    topics = {
+        "clean_topic": "clean",
+        "dlq_topic": "dlq",
+        "track_events_topic": "by-track",
+        "recommendations_topic": "recs",
+    }
+    return PlannerConfig(**{**topics, **overrides})
 
 
 def make_event(**overrides: Any) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from online_models.trending import TrendingBoard
 from streams.contracts.events import EventDecoder
 from streams.pipeline.by_track import fold_track_record, group_by_partition, murmur2, partition_of
 from streams.pipeline.ingest import Source
-from streams.pipeline.message import MessagePlanner, PlannerConfig
+from streams.pipeline.message import MessagePlanner
 from streams.pipeline.refresh import RefreshThrottle
 from streams.state.keyed_state import TrackState
-from tests.factories import NOW_MS, make_event
+from tests.factories import NOW_MS, make_event, planner_config
 
 
 @given(st.binary(max_size=64))
@@ -23,7 +23,7 @@ def test_murmur2_matches_the_kafka_client(key: bytes) -> None:
 
 
 def test_a_batch_of_fifty_events_costs_at_most_one_record_per_partition() -> None:
-    config = PlannerConfig("clean", "dlq", "by-track", "recs", track_partitions=4)
+    config = planner_config(track_partitions=4)
     planner = MessagePlanner(
         config,
         EventDecoder(now_ms=lambda: NOW_MS),

@@ -17,9 +17,9 @@ from streams.contracts.events import EventDecoder
 from streams.pipeline.exploring import Exploration
 from streams.pipeline.ingest import Source
 from streams.pipeline.learning import ExampleBatcher, ExampleMaker, ModelSlot
-from streams.pipeline.message import Effects, MessagePlanner, PlannerConfig
+from streams.pipeline.message import Effects, MessagePlanner
 from streams.pipeline.refresh import RefreshThrottle
-from tests.factories import NOW_MS, make_event
+from tests.factories import NOW_MS, make_event, planner_config
 from tests.unit.test_learning import CATALOG, KEY, trained_snapshot
 
 ARTIST_OF = {track: info.artist_id for track, info in CATALOG.items()}
@@ -41,14 +41,7 @@ def served_slot() -> ModelSlot:
 
 def explorer(slot: ModelSlot, exploration: Exploration | None = None) -> MessagePlanner:
     return MessagePlanner(
-        PlannerConfig(
-            clean_topic="clean",
-            dlq_topic="dlq",
-            track_events_topic="by-track",
-            recommendations_topic="recs",
-            training_examples_topic="examples",
-            list_size=5,
-        ),
+        planner_config(training_examples_topic="examples", list_size=5),
         EventDecoder(now_ms=lambda: NOW_MS, max_batch_events=2_000),
         trending_board(),
         RefreshThrottle(interval_s=0.0),

@@ -22,11 +22,11 @@ from streams.pipeline.learning import (
     ExampleMaker,
     ModelSlot,
 )
-from streams.pipeline.message import MessagePlanner, PlannerConfig
+from streams.pipeline.message import MessagePlanner
 from streams.pipeline.refresh import RefreshThrottle
 from streams.state.codec import decode_state
 from streams.state.keyed_state import UserState
-from tests.factories import NOW_MS, make_event
+from tests.factories import NOW_MS, make_event, planner_config
 
 KEY = b"k" * 32
 CATALOG = {
@@ -36,13 +36,7 @@ CATALOG = {
 
 def planner(slot: ModelSlot, learning: bool = True, trending: TrendingBoard | None = None) -> Any:
     return MessagePlanner(
-        PlannerConfig(
-            clean_topic="clean",
-            dlq_topic="dlq",
-            track_events_topic="by-track",
-            recommendations_topic="recs",
-            training_examples_topic="examples" if learning else None,
-        ),
+        planner_config(training_examples_topic="examples" if learning else None),
         EventDecoder(now_ms=lambda: NOW_MS, max_batch_events=2_000),
         trending or TrendingBoard(),
         RefreshThrottle(interval_s=2.0),

@@ -20,11 +20,11 @@ from online_models.trending import TrendingBoard
 from streams.contracts.events import EventDecoder
 from streams.pipeline import message as message_module
 from streams.pipeline.ingest import Source, dead_letter
-from streams.pipeline.message import MessagePlanner, PlannerConfig
+from streams.pipeline.message import MessagePlanner
 from streams.pipeline.refresh import RefreshThrottle
 from streams.state.codec import decode_state
 from streams.state.keyed_state import UserState
-from tests.factories import NOW_MS, make_event
+from tests.factories import NOW_MS, make_event, planner_config
 
 SOURCE = Source("listening-events", 2, 40)
 LIMIT = 1_048_576
@@ -32,13 +32,7 @@ LIMIT = 1_048_576
 
 def planner(**config: Any) -> MessagePlanner:
     return MessagePlanner(
-        PlannerConfig(
-            clean_topic="clean",
-            dlq_topic="dlq",
-            track_events_topic="by-track",
-            recommendations_topic="recs",
-            **config,
-        ),
+        planner_config(**config),
         EventDecoder(now_ms=lambda: NOW_MS, max_message_bytes=4 * LIMIT),
         TrendingBoard(),
         RefreshThrottle(interval_s=2.0),
