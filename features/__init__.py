@@ -16,6 +16,10 @@ Reading order:
 5. :mod:`features.catalog` — ``TrackInfo`` (artist, genres, duration, flags, content
    vector) validated from a ``track-catalog`` record, and ``load_catalog`` for CSV /
    JSON Lines files; ``CatalogError`` names the bad ``file:line``.
+   :mod:`features.editorial` — ``EditorialSet``: an editor-curated set of tracks with
+   a boost and an optional context (UTC hours, devices, context types);
+   ``EditorialSets`` holds the live ones and ``picks`` those that fit an event;
+   ``load_editorial`` reads a JSON Lines file of them.
 6. :mod:`features.session` — ``SessionTracker`` and its ``SessionFeatures``: sessions
    split by inactivity, exact when a late event lands inside one or joins two.
 7. :mod:`features.user` — ``UserFeatures`` (configured by ``UserFeatureConfig``):
@@ -30,6 +34,7 @@ from features.affinity import DecayedTopK
 from features.base import STATE_VERSION, RollingStat
 from features.catalog import CatalogError, TrackInfo, load_catalog
 from features.decay import DecayedCounter, DecayedRate, DecayedSum
+from features.editorial import EditorialSet, EditorialSets, load_editorial
 from features.session import SessionFeatures, SessionTracker
 from features.track import TrackFeatures
 from features.user import UserFeatureConfig, UserFeatures
@@ -42,6 +47,8 @@ __all__ = [
     "DecayedRate",
     "DecayedSum",
     "DecayedTopK",
+    "EditorialSet",
+    "EditorialSets",
     "RollingStat",
     "SessionFeatures",
     "SessionTracker",
@@ -51,4 +58,5 @@ __all__ = [
     "UserFeatureConfig",
     "UserFeatures",
     "load_catalog",
+    "load_editorial",
 ]

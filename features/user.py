@@ -40,6 +40,11 @@ Definitions (``H`` is a horizon of ``config.horizons``: 1h, 1d, 7d half-lives;
 * ``last_played_ms``: ``{"tracks": {track_id: ts}, "artists": {artist_id: ts}}``,
   the newest play per key, for the ``recent_k`` keys played most recently,
   newest first.
+* ``recent_feedback``: ``{"skipped": {track_id: ts}, "liked": {track_id: ts}}``,
+  the same for the ``feedback_k`` [12] tracks skipped and those engaged with
+  (saved, or played through: :func:`features.event_types.engagement_label`)
+  most recently, catalogued or not.
+  Lists leave out what was skipped, and look for more like what was liked.
 * ``hour_of_day`` (24 numbers, hour 0 first) and ``day_of_week`` (7, Monday
   first): decayed (``context_half_life_s``) weights of all events by the UTC hour
   and weekday of their event time. ``device_mix`` / ``context_type_mix``: shares
@@ -57,13 +62,13 @@ trip (``from_state(to_state())``) changes no feature: floats are stored bit for 
 
 Memory bound (defaults in brackets): 9 decayed counters and 4 decayed sums, 2
 affinity maps of ``top_k`` [24] keys, context maps of 24 + 7 + 8 + 8 keys,
-``2 * recent_k`` [2 * 20] recency entries, ``max_known_artists`` [128] artists
-heard (with a first-play time only for those first played within the lateness)
-and ``session_max_events`` [32] session events. Saved (:meth:`UserFeatures.to_state`)
-that is about 11 characters per float, 9 per artist held and 12 per recent track:
-some 3 KB of JSON for a user of 1,000 events and 170 artists (1.8 KB deflated, as
-the worker stores it), at most about 5 KB with every bound full and ids of 6
-characters. ``update`` is O(1) apart from the
+``2 * recent_k + 2 * feedback_k`` [2 * 20 + 2 * 12] recency entries,
+``max_known_artists`` [128] artists heard (with a first-play time only for those
+first played within the lateness) and ``session_max_events`` [32] session events.
+Saved (:meth:`UserFeatures.to_state`) that is about 11 characters per float, 9 per
+artist held and 12 per recent track: some 3 KB of JSON for a user of 1,000 events
+and 170 artists (1.9 KB deflated, as the worker stores it), at most about 5 KB with
+every bound full and ids of 6 characters. ``update`` is O(1) apart from the
 session's list insert and, when a map is full, an O(``top_k`` or ``recent_k``)
 scan; nothing is recomputed over history.
 
@@ -100,7 +105,7 @@ from features.base import (
 )
 from features.catalog import TrackInfo
 from features.decay import Decayed, DecayedCounter, DecayedSum
-from features.event_types import ENGAGEMENT_WEIGHTS, EVENT_TYPES
+from features.event_types import ENGAGEMENT_WEIGHTS, EVENT_TYPES, SKIP, engagement_label
 from features.session import SessionTracker
 
 #: Keys shown in ``artist_affinity`` and ``genre_affinity``.
@@ -149,6 +154,9 @@ class UserFeatureConfig:
     top_k: int = 24
     #: Tracks and artists in ``last_played_ms``.
     recent_k: int = 20
+    #: Tracks in ``recent_feedback`` (each of skipped and liked): what lists leave out
+    #: and where they look for more like it.
+    feedback_k: int = 12
     #: Artists remembered as heard, for ``new_artist_share_7d``: weeks of listening
     #: for a heavy listener (one of 170 artists in 8 weeks, in the simulator), months
     #: for most; the least recently played beyond counts as new again ("rediscovered").
@@ -164,7 +172,7 @@ class UserFeatureConfig:
             raise ValueError(f"rate_horizons {self.rate_horizons} must be among {names}")
         if not 0 <= self.lateness_ms < self.session_gap_ms:
             raise ValueError("lateness_ms must be >= 0 and below session_gap_ms")
-        for name in ("top_k", "recent_k", "max_known_artists"):
+        for name in ("top_k", "recent_k", "feedback_k", "max_known_artists"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("skip_prior", "save_prior"):
@@ -200,6 +208,8 @@ class UserFeatures:
         self.genres = DecayedTopK(config.affinity_half_life_s, config.top_k)
         self.track_last_ms: dict[str, int] = {}
         self.artist_last_ms: dict[str, int] = {}
+        self.track_skipped_ms: dict[str, int] = {}
+        self.track_liked_ms: dict[str, int] = {}
         self.hour_of_day = DecayedTopK(config.context_half_life_s, len(_HOURS))
         self.day_of_week = DecayedTopK(config.context_half_life_s, len(_WEEKDAYS))
         self.devices = DecayedTopK(config.context_half_life_s, MAX_CONTEXT_VALUES)
@@ -242,8 +252,8 @@ class UserFeatures:
         context = context if isinstance(context, Mapping) else {}
         self._update_context(ts, context)
         self.session.update(ts, kind, context)
-        if kind == "play" and event.get("track_id"):
-            _keep_newest(self.track_last_ms, str(event["track_id"]), ts, self.config.recent_k)
+        if event.get("track_id"):
+            self._update_recent_tracks(ts, kind, str(event["track_id"]), event, track)
         if track is None:
             return True
         if kind != "save" and track.duration_ms:
@@ -257,6 +267,16 @@ class UserFeatures:
         if kind == "play":
             self._update_artist_plays(ts, track.artist_id)
         return True
+
+    def _update_recent_tracks(
+        self, ts: int, kind: str, track_id: str, event: Mapping[str, Any], track: TrackInfo | None
+    ) -> None:
+        if kind == "play":
+            _keep_newest(self.track_last_ms, track_id, ts, self.config.recent_k)
+        if kind == SKIP:
+            _keep_newest(self.track_skipped_ms, track_id, ts, self.config.feedback_k)
+        elif engagement_label(event, track):
+            _keep_newest(self.track_liked_ms, track_id, ts, self.config.feedback_k)
 
     def _update_context(self, ts: int, context: Mapping[str, Any]) -> None:
         # Integer arithmetic, not datetime: exact, and a fraction of the cost per event.
@@ -321,6 +341,10 @@ class UserFeatures:
             "tracks": _newest_first(self.track_last_ms),
             "artists": _newest_first(self.artist_last_ms),
         }
+        features["recent_feedback"] = {
+            "skipped": self.recent_skipped(),
+            "liked": self.recent_liked(),
+        }
         hours, days = self.hour_of_day.read(at), self.day_of_week.read(at)
         features["hour_of_day"] = [hours.get(hour, 0.0) for hour in _HOURS]
         features["day_of_week"] = [days.get(day, 0.0) for day in _WEEKDAYS]
@@ -333,6 +357,14 @@ class UserFeatures:
         """The ``recent_k`` tracks played most recently, newest first (no time needed:
         the order does not decay)."""
         return list(_newest_first(self.track_last_ms))
+
+    def recent_skipped(self) -> dict[str, int]:
+        """The ``recent_k`` tracks skipped most recently and when, newest first."""
+        return _newest_first(self.track_skipped_ms)
+
+    def recent_liked(self) -> dict[str, int]:
+        """The ``recent_k`` tracks engaged with most recently and when, newest first."""
+        return _newest_first(self.track_liked_ms)
 
     def to_state(self) -> dict[str, Any]:
         """A compact JSON-safe state: every decayed value as of ``latest_ts_ms``, so one
@@ -352,7 +384,9 @@ class UserFeatures:
           ``devices``, ``context_types``: keys and weights; ``hours``, ``days``: the
           hours (weekdays) as ints, and weights.
         * ``last_tracks`` / ``last_artists``: keys (artist indices), newest first,
-          and their times as steps back, from ``at`` to the first, then to each next.
+          and their times as steps back, from ``at`` to the first, then to each next;
+          ``skipped_tracks`` / ``liked_tracks`` alike (absent when empty: states
+          saved before them read as empty).
         * ``session``: :meth:`SessionTracker.to_state` without the configuration.
 
         Floats are packed with :func:`features.base.pack_floats` (exact), ints with
@@ -385,6 +419,7 @@ class UserFeatures:
             ),
             **self._packed_artists(),
             last_tracks=[list(last_tracks), _pack_steps(at, last_tracks)],
+            **self._packed_feedback(),
             genres=_pack_weights(self.genres.read(at)),
             hours=_pack_calendar(self.hour_of_day.read(at)),
             days=_pack_calendar(self.day_of_week.read(at)),
@@ -430,6 +465,18 @@ class UserFeatures:
             "affinity": [pack_unsigned(affinity_refs), pack_floats(affinity.values())],
             "last_artists": [pack_unsigned(last_artist_refs), _pack_steps(at, last_artists)],
         }
+
+    def _packed_feedback(self) -> dict[str, list[Any]]:
+        """``skipped_tracks`` and ``liked_tracks`` (see :meth:`to_state`), if any."""
+        at, packed = self.latest_ts_ms, {}
+        for name, latest in (
+            ("skipped_tracks", self.track_skipped_ms),
+            ("liked_tracks", self.track_liked_ms),
+        ):
+            if latest:
+                newest = _newest_first(latest)
+                packed[name] = [list(newest), _pack_steps(at, newest)]
+        return packed
 
     def _packed_counts(self) -> dict[str, str]:
         """Per horizon name, the packed plays, skips and saves; horizons at zero left out."""
@@ -483,6 +530,10 @@ class UserFeatures:
         user.genres = _top_k_at(config.affinity_half_life_s, config.top_k, at, genres)
         user.track_last_ms, user.artist_last_ms = (
             _newest(latest, config.recent_k) for latest in last_played_ms
+        )
+        feedback = plain.get("recent_feedback") or [{}, {}]
+        user.track_skipped_ms, user.track_liked_ms = (
+            _newest(latest, config.feedback_k) for latest in feedback
         )
         context_half_life_s = config.context_half_life_s
         user.hour_of_day = _top_k_at(context_half_life_s, len(_HOURS), at, hours)
@@ -541,6 +592,10 @@ def _unpack(state: Mapping[str, Any]) -> dict[str, Any]:
         devices=_unpack_weights(devices),
         context_types=_unpack_weights(context_types),
         session=session,
+        recent_feedback=[
+            _unpack_steps(at, *state[name]) if name in state else {}
+            for name in ("skipped_tracks", "liked_tracks")
+        ],
     )
 
 

@@ -144,7 +144,7 @@ class LinearScorer:
         only what differs (the track's features and the crosses).
         """
         base = self.intercept + self._dot(shared or {})
-        return _sigmoid(self.matrix(examples) @ self.weights + base)
+        return sigmoid(self.matrix(examples) @ self.weights + base)
 
     def score_columns(
         self, columns: Mapping[str, NDArray[np.float64]], n: int, shared: Example | None = None
@@ -158,14 +158,15 @@ class LinearScorer:
             j = column.get(name)
             if j is not None:
                 logits += weights[j] * values
-        return _sigmoid(logits)
+        return sigmoid(logits)
 
     def _dot(self, x: Example) -> float:
         column, weights = self.column, self.weights
         return sum(weights[column[n]] * v for n, v in x.items() if n in column)
 
 
-def _sigmoid(logits: NDArray[np.float64]) -> NDArray[np.float64]:
+def sigmoid(logits: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The logistic function, elementwise, safe for any finite logit."""
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -500.0, 500.0)))
 
 
@@ -184,4 +185,5 @@ __all__ = [
     "LinearScorer",
     "RiverEngagementModel",
     "make_engagement_model",
+    "sigmoid",
 ]

@@ -23,10 +23,9 @@ Missing values are left out rather than filled with a made-up number: River's
 linear models read an absent feature as 0, and every feature is centred so that
 0 means "typical" or "unknown" (rates minus their priors, for example).
 
-**Label** (:func:`engagement_label`): a skip is 0; a save is 1; a play is 1 when
-at least ``COMPLETION_THRESHOLD`` (half) of a track of known duration was heard,
-or ``MIN_PLAY_MS`` (30 s, the usual threshold of a counted stream) when the
-duration is unknown, and 0 otherwise: a play abandoned early is a soft skip.
+**Label** (:func:`features.event_types.engagement_label`, re-exported here): a
+skip is 0; a save is 1; a play is 1 when half of the track (or 30 s of one of
+unknown duration) was heard.
 
 >>> from features import TrackInfo, UserFeatures
 >>> user = UserFeatures()
@@ -45,14 +44,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from features import TrackInfo, UserFeatures
-from features.event_types import PLAY, SAVE, SKIP
+from features.event_types import (
+    COMPLETION_THRESHOLD,
+    MIN_PLAY_MS,
+    PLAY,
+    SAVE,
+    SKIP,
+    engagement_label,
+)
 from features.track import SAVE_PRIOR as TRACK_SAVE_PRIOR
 from features.track import SKIP_PRIOR as TRACK_SKIP_PRIOR
 
-#: Share of a track's duration a play must reach to count as engaged.
-COMPLETION_THRESHOLD = 0.5
-#: Least ``ms_played`` of an engaged play when the duration is unknown.
-MIN_PLAY_MS = 30_000
 #: What a track reads with no history (:mod:`features.track`'s priors) and a user's
 #: typical completion: subtracted so that 0 is typical.
 SKIP_PRIOR = TRACK_SKIP_PRIOR[0]
@@ -71,19 +73,6 @@ _ENTROPY_SCALE_BITS = 5.0
 _LOG_SECONDS_SCALE = 10.0
 
 Example = dict[str, float]
-
-
-def engagement_label(event: Mapping[str, Any], track: TrackInfo | None) -> int:
-    """1 if the user engaged with the track (save, or a play heard through), else 0."""
-    kind = event["type"]
-    if kind == SAVE:
-        return 1
-    if kind == SKIP:
-        return 0
-    ms_played = int(event.get("ms_played") or 0)
-    if track is not None and track.duration_ms:
-        return int(ms_played >= COMPLETION_THRESHOLD * track.duration_ms)
-    return int(ms_played >= MIN_PLAY_MS)
 
 
 def build_example(

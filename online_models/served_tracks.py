@@ -85,6 +85,8 @@ class ServedTracks:
     ) -> None:
         self.taste, self.catalog, self.stats = taste, catalog, stats
         self.position: dict[str, int] = {}
+        #: the track of each row
+        self.track_ids: list[str] = []
         self.artist_index: dict[str, int] = {}
         self.genre_index: dict[str, int] = {}
         self._vectors = _Rows(taste.k, np.float64)
@@ -92,6 +94,7 @@ class ServedTracks:
         self._values = _Rows(len(TRACK_FEATURES), np.float64)
         self._artist = _Rows(1, np.intp, -1)
         self._genres = _Rows(1, np.intp, -1)
+        self._unit: NDArray[np.float64] | None = None
         self._add(list(dict.fromkeys((*taste.tracks.index, *catalog))))
 
     def row(self, track_id: str) -> int:
@@ -127,6 +130,21 @@ class ServedTracks:
     def genres(self) -> NDArray[np.intp]:
         return self._genres.view
 
+    @property
+    def unit_vectors(self) -> NDArray[np.float64]:
+        """``vectors`` scaled to length 1 (a zero vector stays 0): cosine similarity is
+        one matrix product. Computed once, again after rows change."""
+        if self._unit is None or len(self._unit) != self._vectors.n:
+            vectors = self.vectors
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            self._unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        return self._unit
+
+    def rows_of_artist(self, artist_id: str) -> NDArray[np.intp]:
+        """The rows of the artist's tracks (none for an artist the catalog does not name)."""
+        at = self.artist_index.get(artist_id)
+        return np.empty(0, np.intp) if at is None else np.flatnonzero(self.artist == at)
+
     def column(self, name: str) -> NDArray[np.float64]:
         """One track feature of every row (``KeyError`` for a name not in
         :data:`~online_models.example.TRACK_FEATURES`)."""
@@ -141,6 +159,7 @@ class ServedTracks:
         vectors, bias, values, artist, genres = self._rows_of([track_id])
         self._vectors.data[at], self._bias.data[at] = vectors[0], bias[0]
         self._values.data[at], self._artist.data[at] = values[0], artist[0]
+        self._unit = None
         self._genres.widen(genres.shape[1])
         self._genres.data[at] = -1
         self._genres.data[at, : genres.shape[1]] = genres[0]
@@ -152,6 +171,7 @@ class ServedTracks:
             return
         for track_id in track_ids:
             self.position[track_id] = len(self.position)
+        self.track_ids.extend(track_ids)
         vectors, bias, values, artist, genres = self._rows_of(track_ids)
         self._vectors.extend(vectors)
         self._bias.extend(bias)

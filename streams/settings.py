@@ -130,6 +130,12 @@ class Settings:
         default="track-catalog",
         syntax="topic",
     )
+    editorial_topic: str = _doc(
+        "compacted topic of editorial sets (curated tracks with a boost and a context), "
+        "keyed by set name; every worker reads all of it",
+        default="editorial-sets",
+        syntax="topic",
+    )
     track_events_topic: str = _doc(
         "accepted events re-keyed by track_id, feeding the per-track statistics",
         default="listening-events-by-track",
@@ -346,6 +352,57 @@ class Settings:
     list_size: int = _doc("items in a recommendation list", default=10, above=0)
     refresh_interval_s: float = _doc(
         "least time between two lists for the same user", default=2.0, above=0
+    )
+    refresh_skip_streak: int = _doc(
+        "skips in a row that refresh a user's list at once, whatever the refresh interval "
+        "(a save or a change of device or context type also does)",
+        default=3,
+        above=0,
+    )
+    taste_weight: float = _doc(
+        "share of the taste model in a candidate's score; the engagement model in context "
+        "takes the rest (score = w * P_taste + (1 - w) * P_engage + editorial boost)",
+        default=0.5,
+        minimum=0,
+        maximum=1,
+    )
+    max_per_artist: int = _doc("most tracks of one artist in a list", default=2, above=0)
+    max_per_genre: int = _doc("most tracks of one genre in a list", default=4, above=0)
+    mmr_lambda: float = _doc(
+        "diversity trade-off: 1 ranks by score alone; lower values weigh being unlike the "
+        "tracks already in the list",
+        default=0.8,
+        minimum=0,
+        maximum=1,
+    )
+    popular_head: int = _doc(
+        "the most popular tracks right now (trending) whose share of a list is limited",
+        default=20,
+        minimum=0,
+    )
+    max_popular_share: float = _doc(
+        "most of a list those popular tracks may take (exposure fairness)",
+        default=0.3,
+        minimum=0,
+        maximum=1,
+    )
+    skip_memory_s: float = _doc(
+        "a track the user skipped stays out of their lists this long", default=604_800.0, minimum=0
+    )
+    discovery_slot: str = _doc(
+        "on: a list holds at least one artist new to the user when a candidate by one exists",
+        default="on",
+        choices=("on", "off"),
+    )
+    explicit_filter: str = _doc(
+        "on: no explicit track in any list (events can also ask, context.explicit_filter)",
+        default="off",
+        choices=("on", "off"),
+    )
+    lists_remembered: int = _doc(
+        "latest lists a worker keeps for GET /users/{id}/recommendations (about 1.5 KB each)",
+        default=20_000,
+        above=0,
     )
     popularity_half_life_s: float = _doc(
         "half-life of each track's decayed engagement, which trending lists rank by",

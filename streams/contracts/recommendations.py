@@ -3,23 +3,19 @@
 The shape is ``schemas/recommendation.schema.json`` (schema_version 1); this
 module is the one place that builds it.
 
->>> from online_models.trending import PartitionTop, TrendingBoard
->>> top, board = PartitionTop(), TrendingBoard()
->>> top.offer("t9", value=1.0, ts_ms=1_000)
->>> board.merge(top.snapshot(partition=0))
 >>> trigger = {"event_id": "e1", "user_id": "u1", "ts": 1_000}
->>> rec = popularity_list(board, trigger, exclude=set(), size=5, now_ms=1_050, list_id="r1")
->>> rec["items"][0]["track_id"], rec["latency_ms"], rec["model_version"]
-('t9', 50, 'popularity-v1')
+>>> item = {"track_id": "t9", "artist_id": "a1", "score": 0.5, "source": "trending",
+...         "reason": "popular with listeners right now"}
+>>> rec = recommendation_list(trigger, [item], "popularity-v1", now_ms=1_050, list_id="r1")
+>>> rec["latency_ms"], rec["trigger_event_id"]
+(50, 'e1')
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
-
-from online_models.base import Ranker
 
 SCHEMA_VERSION = 1
 
@@ -42,54 +38,3 @@ def recommendation_list(
         "latency_ms": max(0, now_ms - int(trigger["ts"])),
         "items": items,
     }
-
-
-def popularity_list(
-    model: Ranker,
-    trigger: Mapping[str, Any],
-    exclude: Container[str],
-    size: int,
-    now_ms: int,
-    list_id: str | None = None,
-    artist_of: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The most engaging tracks right now that the user has not just heard."""
-    ranked = model.rank(size, ts_ms=int(trigger["ts"]), exclude=exclude)
-    return ranked_list(
-        ranked,
-        trigger,
-        model.model_version,
-        "popular",
-        "popular with listeners right now",
-        now_ms,
-        list_id,
-        artist_of,
-    )
-
-
-def ranked_list(
-    ranked: Sequence[tuple[str, float]],
-    trigger: Mapping[str, Any],
-    model_version: str,
-    source: str,
-    reason: str,
-    now_ms: int,
-    list_id: str | None = None,
-    artist_of: Mapping[str, str] | None = None,
-    then: Sequence[tuple[str, float, str, str]] = (),
-) -> dict[str, Any]:
-    """``ranked`` (track, score) pairs as a list's items, each from ``source`` for ``reason``;
-    ``then`` (track, score, source, reason) items come after them, each with its own."""
-    artists = artist_of or {}
-    explained = [(track, score, source, reason) for track, score in ranked] + list(then)
-    items = [
-        {
-            "track_id": track,
-            "artist_id": artists.get(track),
-            "score": round(score, 6),
-            "source": source,
-            "reason": reason,
-        }
-        for track, score, source, reason in explained
-    ]
-    return recommendation_list(trigger, items, model_version, now_ms, list_id)

@@ -41,6 +41,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.dlq_topic, n),
         TopicSpec(settings.recommendations_topic, n, compacted=True),
         TopicSpec(settings.catalog_topic, n, compacted=True),
+        TopicSpec(settings.editorial_topic, n, compacted=True),
         TopicSpec(settings.track_events_topic, n),
         TopicSpec(settings.trending_topic, n, compacted=True),
         TopicSpec(settings.training_examples_topic, n),

@@ -3,8 +3,8 @@
 Names follow the Prometheus conventions: ``tunestream_`` prefix, base units
 (seconds, bytes), counters end in ``_total``. Labels only take values from
 small, fixed sets (event type, outcome, DLQ reason, topic, partition, table,
-model version), never a user or track id, so the number of series stays bounded
-whatever the traffic.
+model version, list stage), never a user or track id, so the number of series
+stays bounded whatever the traffic.
 
 The deploy/ alert rules and Grafana dashboard query these names; the tests in
 ``tests/unit/test_metrics.py`` and ``tests/deploy`` keep them in step. Later
@@ -33,6 +33,10 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
+from online_models.list_quality import DEFAULT_WINDOW_S, ListStats
+from online_models.recommender import STAGES
+from online_models.reranking import RULES
+from streams.pipeline.refresh import IMMEDIATE_REASONS
 
 #: Outcomes of one event; ``invalid`` and ``too_late`` also count in the DLQ metric.
 OUTCOMES: Final = ("ok", "duplicate", "replay_skipped", "invalid", "too_late", "error")
@@ -47,6 +51,22 @@ PROCESSING_BUCKETS_S: Final = (
 LATENCY_BUCKETS_S: Final = (
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
+
+#: The stages of building one list, timed apiece (a fixed set: the ``stage`` label).
+LIST_STAGES: Final = STAGES
+#: Why a list went out: at once (a save, a skip streak, a context change) or debounced.
+LIST_TRIGGERS: Final = (*IMMEDIATE_REASONS, "debounced")
+# One list's stages run in tens of microseconds to tens of milliseconds.
+LIST_STAGE_BUCKETS_S: Final = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+)  # fmt: skip
+# Items, artists or genres in one list: a bucket at each small count (diversity floors).
+LIST_COUNT_BUCKETS: Final = (
+    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0,
+)  # fmt: skip
+# A share of a list's items, in tenths.
+LIST_SHARE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def latency_buckets(objective_s: float) -> tuple[float, ...]:
@@ -66,6 +86,7 @@ class Metrics:
         registry: CollectorRegistry | None = None,
         latency_objective_s: float = 1.0,
         model_auc_floor: float = 0.6,
+        exposure_window_s: float = DEFAULT_WINDOW_S,
     ) -> None:
         reg = registry if registry is not None else CollectorRegistry()
         self.registry = reg
@@ -175,10 +196,71 @@ class Metrics:
         # --- output --------------------------------------------------------------
         self.recommendation_lists_total = Counter(
             "tunestream_recommendation_lists_total",
-            "Recommendation lists published, by model version.",
-            ["model_version"],
+            "Recommendation lists published, by what triggered them (a save, a skip streak, "
+            "a context change, or the debounce).",
+            ["trigger"],
             registry=reg,
         )
+        self.list_rule_actions_total = Counter(
+            "tunestream_list_rule_actions_total",
+            "Times a re-ranking rule acted on a list: candidates removed (recently_played, "
+            "skipped, blocked, explicit), picks changed (artist_cap, genre_cap, popular_cap, "
+            "mmr), caps relaxed, discovery slots filled.",
+            ["rule"],
+            registry=reg,
+        )
+        # --- list quality: per list (histograms), and over a rolling window (gauges) --
+        self.list_items = Histogram(
+            "tunestream_list_items",
+            "Items in each recommendation list published.",
+            buckets=LIST_COUNT_BUCKETS,
+            registry=reg,
+        )
+        self.list_distinct_artists = Histogram(
+            "tunestream_list_distinct_artists",
+            "Distinct artists in each list published (intra-list diversity).",
+            buckets=LIST_COUNT_BUCKETS,
+            registry=reg,
+        )
+        self.list_distinct_genres = Histogram(
+            "tunestream_list_distinct_genres",
+            "Distinct genres in each list published (intra-list diversity).",
+            buckets=LIST_COUNT_BUCKETS,
+            registry=reg,
+        )
+        self.list_discovery_share = Histogram(
+            "tunestream_list_discovery_share",
+            "Share of each list's items whose artist is new to the user (0 for an empty list).",
+            buckets=LIST_SHARE_BUCKETS,
+            registry=reg,
+        )
+        self.list_stage_seconds = Histogram(
+            "tunestream_list_stage_seconds",
+            "Time to build one list, by stage (retrieval, ranking, reranking).",
+            ["stage"],
+            buckets=LIST_STAGE_BUCKETS_S,
+            registry=reg,
+        )
+        self._list_stages = {
+            stage: self.list_stage_seconds.labels(stage=stage) for stage in LIST_STAGES
+        }
+        self.catalogue_coverage_ratio = Gauge(
+            "tunestream_catalogue_coverage_ratio",
+            "Share of the catalogue's tracks shown in some list over the rolling window.",
+            registry=reg,
+        )
+        self.exposure_artist_gini = Gauge(
+            "tunestream_exposure_artist_gini",
+            "Gini coefficient of exposures per artist over the rolling window "
+            "(0 even, towards 1 concentrated on a few artists).",
+            registry=reg,
+        )
+        self.exposure_window_seconds = Gauge(
+            "tunestream_exposure_window_seconds",
+            "Length of the rolling window of the coverage and artist Gini gauges.",
+            registry=reg,
+        )
+        self.exposure_window_seconds.set(exposure_window_s)
         # --- models ----------------------------------------------------------------
         # One series per model: the version label moves with each loaded snapshot
         # (:meth:`set_model_quality` removes the previous version's series).
@@ -258,6 +340,10 @@ class Metrics:
         for event_type in EVENT_TYPES:
             for outcome in OUTCOMES:
                 self.events_total.labels(type=event_type, outcome=outcome)
+        for trigger in LIST_TRIGGERS:
+            self.recommendation_lists_total.labels(trigger=trigger)
+        for rule in RULES:
+            self.list_rule_actions_total.labels(rule=rule)
 
     def declare_reasons(self, reasons: Iterable[str]) -> None:
         """Create the DLQ series at 0 for every known reason code."""
@@ -308,6 +394,35 @@ class Metrics:
     def observe_end_to_end(self, seconds: float) -> None:
         """Record one list's latency; clock skew can make it negative, which counts as 0."""
         self.end_to_end_latency_seconds.observe(max(seconds, 0.0))
+
+    def count_list(self, trigger: str, rule_counts: Mapping[str, int]) -> None:
+        """Count one published list by its trigger, and what each re-ranking rule did."""
+        self.recommendation_lists_total.labels(trigger=trigger).inc()
+        for rule, count in rule_counts.items():
+            if count:
+                self.list_rule_actions_total.labels(rule=rule).inc(count)
+
+    def observe_list(self, stats: ListStats, stage_seconds: Mapping[str, float]) -> None:
+        """Record one published list: its size and diversity, and each stage's time.
+
+        ``stage_seconds`` maps stages of :data:`LIST_STAGES` to seconds; a stage
+        the list skipped is left out. Any other stage name is a ValueError (the
+        label's values stay the fixed set).
+        """
+        unknown = stage_seconds.keys() - self._list_stages.keys()
+        if unknown:  # before observing anything: a refused list leaves no half record
+            raise ValueError(f"unknown list stages {sorted(unknown)}: known are {LIST_STAGES}")
+        self.list_items.observe(stats.size)
+        self.list_distinct_artists.observe(stats.distinct_artists)
+        self.list_distinct_genres.observe(stats.distinct_genres)
+        self.list_discovery_share.observe(stats.discovery_share)
+        for stage, seconds in stage_seconds.items():
+            self._list_stages[stage].observe(max(seconds, 0.0))  # clock steps count as 0
+
+    def set_exposure(self, coverage: float, artist_gini: float) -> None:
+        """Show the rolling window's catalogue coverage and artist exposure Gini."""
+        self.catalogue_coverage_ratio.set(coverage)
+        self.exposure_artist_gini.set(artist_gini)
 
     def set_partition_lag(self, topic: str, partition: int, messages: int, seconds: float) -> None:
         labels = {"topic": topic, "partition": str(partition)}

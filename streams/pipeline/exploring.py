@@ -8,7 +8,7 @@ that goes to the learner with the training examples. What this worker
 remembers is what its own lists offered (:class:`~online_models.exploration.OfferMemory`):
 a user's lists are made, and their events arrive, in the user's partition.
 
-* :meth:`Exploration.fill` picks the slot's arm and track for a list
+* the list builder (:mod:`online_models.recommender`) draws the slot's arm and track
   (:mod:`online_models.exploration_slot`), seeded by the triggering event.
 * :meth:`Exploration.offered` remembers a published list's slot; it counts as
   one trial of its arm, with reward 0 until evidence arrives.
@@ -26,12 +26,9 @@ new owner did not make are unknown to it: their credits count as
 Memory bound: ``memory_lists`` lists remembered (about 0.9 KB each).
 
 >>> from online_models.exploration import ExplorationPolicy, FeedbackLog
+>>> from online_models.exploration_slot import SlotPick
 >>> exploration = Exploration(memory_lists=10)
->>> pick = exploration.fill(ExplorationPolicy(), [("t1", 1.0), ("t2", 0.5)], ["t2", "t1"],
-...                         taken={"t1"}, is_known=lambda artist: True, artist_of={},
-...                         draw_key="e1")
->>> pick.track_id
-'t2'
+>>> pick = SlotPick("trending", "t2", 0.5)  # what the list builder drew for the slot
 >>> log = FeedbackLog()
 >>> exploration.offered("r1", "u1", 0, pick, log), log.entries
 (1, [('trending', None, 0.0)])
@@ -45,13 +42,10 @@ Memory bound: ``memory_lists`` lists remembered (about 0.9 KB each).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence, Set
-
 from features import TrackInfo, UserFeatureConfig
 from online_models.exploration import (
     DAY_MS,
     CreditStatus,
-    ExplorationPolicy,
     FeedbackLog,
     OfferMemory,
     RewardConfig,
@@ -60,7 +54,7 @@ from online_models.exploration import (
     credit_session_event,
     offer,
 )
-from online_models.exploration_slot import SlotPick, fill_slot, slot_options
+from online_models.exploration_slot import SlotPick
 from streams.contracts.events import Event
 from streams.pipeline.ingest import BeforeFold
 from streams.state.keyed_state import UserState
@@ -83,21 +77,6 @@ class Exploration:
         self.memory = OfferMemory(memory_lists, max(self.reward.return_within_ms, DAY_MS))
         # One session rule: the features' own (``TUNESTREAM_SESSION_GAP_MS``).
         self.session_gap_ms = session_gap_ms or UserFeatureConfig().session_gap_ms
-
-    def fill(
-        self,
-        policy: ExplorationPolicy,
-        by_taste: Sequence[tuple[str, float]],
-        by_trend: Sequence[str],
-        taken: Set[str],
-        is_known: Callable[[str], bool],
-        artist_of: Mapping[str, str],
-        draw_key: str,
-    ) -> SlotPick | None:
-        """The track, and the arm it comes from, for the slot of a list (see
-        :func:`online_models.exploration_slot.slot_options`)."""
-        options = slot_options(by_taste, by_trend, taken, is_known, artist_of)
-        return fill_slot(policy, options, draw_key)
 
     def offered(
         self,

@@ -35,14 +35,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features import TrackInfo, UserFeatureConfig
+from features.editorial import EditorialSets
 from online_models.base import Ranker
 from online_models.exploration import CreditStatus, FeedbackEntry, FeedbackLog
-from online_models.exploration_slot import REASONS, TASTE
+from online_models.exploration_slot import SlotPick
 from online_models.learner import TrainingExample
-from online_models.serving import UNTRAINED
+from online_models.recommender import BuiltList, ListBuilder, ListConfig
+from online_models.reranking import RerankConfig
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, EventDecoder, Rejection, encode
-from streams.contracts.recommendations import popularity_list, ranked_list
 from streams.pipeline.by_track import group_by_partition, track_record
 from streams.pipeline.exploring import Exploration
 from streams.pipeline.ingest import (
@@ -53,9 +54,10 @@ from streams.pipeline.ingest import (
     dead_letter_key,
     ingest_message,
 )
-from streams.pipeline.learning import ExampleMaker
+from streams.pipeline.learning import ExampleMaker, ModelSlot
+from streams.pipeline.lists import ListMaker
 from streams.pipeline.output import Output
-from streams.pipeline.refresh import RefreshThrottle
+from streams.pipeline.refresh import RefreshThrottle, immediate_reason
 from streams.state.codec import decode_state, encode_state
 from streams.state.keyed_state import UserState
 from streams.state.live import LiveStates
@@ -85,6 +87,11 @@ class Effects:
     credits: list[CreditStatus] = field(default_factory=list)
     #: the arm that filled the list's exploration slot, if the list has one
     explored: str | None = None
+    #: the list among ``outputs`` as built: its items, rule counts and stage times
+    built: BuiltList | None = None
+    #: why the list went out (:data:`~streams.pipeline.refresh.IMMEDIATE_REASONS`, or
+    #: ``debounced``)
+    trigger: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,14 +105,17 @@ class PlannerConfig:
     producer_max_request_bytes: int = 1_048_576
     dlq_original_max_bytes: int = 16_384
     dedupe_ids_per_user: int = 256
-    list_size: int = 10
     #: partitions of the by-track topic (every topic is created with the same count)
     track_partitions: int = 4
     feature_config: UserFeatureConfig = field(default_factory=UserFeatureConfig)
     #: where the training examples go; None: learning is off
     training_examples_topic: str | None = None
-    #: trending tracks the taste model re-ranks into a list
+    #: trending tracks a list's retrieval takes
     taste_candidates: int = 100
+    #: skips in a row that refresh a list at once
+    refresh_skip_streak: int = 3
+    #: how lists are made (retrieval, blending, re-ranking rules)
+    lists: ListConfig = field(default_factory=ListConfig)
 
     @classmethod
     def from_settings(cls, settings: Any) -> PlannerConfig:
@@ -117,7 +127,6 @@ class PlannerConfig:
             producer_max_request_bytes=settings.producer_max_request_bytes,
             dlq_original_max_bytes=settings.dlq_original_max_bytes,
             dedupe_ids_per_user=settings.dedupe_ids_per_user,
-            list_size=settings.list_size,
             track_partitions=settings.partitions,
             feature_config=UserFeatureConfig(
                 lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
@@ -126,12 +135,32 @@ class PlannerConfig:
                 settings.training_examples_topic if settings.learning == "on" else None
             ),
             taste_candidates=settings.trending_top_k,
+            refresh_skip_streak=settings.refresh_skip_streak,
+            lists=list_config(settings),
         )
 
     @property
     def max_record_bytes(self) -> int:
         """The largest key + value + headers one producer request carries."""
         return self.producer_max_request_bytes - RECORD_OVERHEAD_BYTES
+
+
+def list_config(settings: Any) -> ListConfig:
+    """The list builder's configuration from the ``TUNESTREAM_*`` settings."""
+    return ListConfig(
+        rerank=RerankConfig(
+            size=settings.list_size,
+            max_per_artist=settings.max_per_artist,
+            max_per_genre=settings.max_per_genre,
+            mmr_lambda=settings.mmr_lambda,
+            popular_head=settings.popular_head,
+            max_popular_share=settings.max_popular_share,
+            skip_memory_s=settings.skip_memory_s,
+            discovery_slot=settings.discovery_slot == "on",
+        ),
+        taste_weight=settings.taste_weight,
+        explicit_filter=settings.explicit_filter == "on",
+    )
 
 
 def _no_catalog(track_id: str) -> TrackInfo | None:
@@ -153,6 +182,8 @@ class MessagePlanner:
         now_s: Callable[[], float] = time.monotonic,
         learning: ExampleMaker | None = None,
         exploration: Exploration | None = None,
+        models: ModelSlot | None = None,
+        editorial: EditorialSets | None = None,
     ) -> None:
         self.config = config
         self.learning = learning if config.training_examples_topic else None
@@ -165,6 +196,16 @@ class MessagePlanner:
         self.artist_of = artist_of if artist_of is not None else {}
         self.now_ms = now_ms
         self.now_s = now_s
+        if models is None:
+            models = learning.slot if learning is not None else ModelSlot(None)
+        self.lists = ListMaker(
+            ListBuilder(config.lists),
+            models,
+            trending,
+            editorial,
+            exploring=self.exploration is not None,
+            trending_candidates=config.taste_candidates,
+        )
 
     def load(self, stored: bytes | None) -> UserState:
         """A working copy of a user's state (the stored value is never modified)."""
@@ -190,6 +231,7 @@ class MessagePlanner:
         state = live if live is not None else self.load(stored)
         examples: list[TrainingExample] = []
         feedback, credits = FeedbackLog(), list[CreditStatus]()
+        urgent: list[str] = []
         outcome = ingest_message(
             self.decoder,
             state,
@@ -198,7 +240,7 @@ class MessagePlanner:
             source.offset,
             track_of=self.track_of,
             partition=source.partition,
-            before_fold=self._before_fold(examples, feedback, credits),
+            before_fold=self._before_fold(examples, feedback, credits, urgent),
         )
         if not outcome.accepted:
             dead = self.dead_letters(outcome.rejections, source, key, value)
@@ -210,10 +252,9 @@ class MessagePlanner:
             return self._refuse_oversize(outcome, too_big.size, source, key, value)
         effects = Effects(outcome, state=encode_state(state.to_state()), live=state)
         effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
-        if self.throttle.due(key, self.now_s()):
-            effects.recommendation, effects.explored = self._recommend(
-                outcome.accepted[-1], state, feedback
-            )
+        if urgent or self.throttle.due(key, self.now_s()):
+            effects.trigger = urgent[0] if urgent else "debounced"
+            self._recommend(effects, outcome.accepted[-1], state, feedback)
             effects.outputs.append(
                 Output(self.config.recommendations_topic, key, encode(effects.recommendation))
             )
@@ -226,16 +267,27 @@ class MessagePlanner:
         return effects
 
     def _before_fold(
-        self, examples: list[TrainingExample], feedback: FeedbackLog, credits: list[CreditStatus]
-    ) -> BeforeFold | None:
-        """The ingest hook: each new event's example, then its exploration credit."""
-        hooks: list[BeforeFold] = []
+        self,
+        examples: list[TrainingExample],
+        feedback: FeedbackLog,
+        credits: list[CreditStatus],
+        urgent: list[str],
+    ) -> BeforeFold:
+        """The ingest hook: whether the event refreshes the list at once, its example,
+        then its exploration credit."""
+        streak = self.config.refresh_skip_streak
+
+        def refresh_now(event: Event, state: UserState, track: TrackInfo | None) -> None:
+            session = state.features.session.read(int(event["ts"]))
+            reason = immediate_reason(event, session, streak)
+            if reason is not None:
+                urgent.append(reason)
+
+        hooks: list[BeforeFold] = [refresh_now]
         if self.learning is not None:
             hooks.append(self.learning.hook(examples))
         if self.exploration is not None:
             hooks.append(self.exploration.hook(feedback, credits))
-        if not hooks:
-            return None
 
         def before_fold(event: Event, state: UserState, track: TrackInfo | None) -> None:
             for hook in hooks:
@@ -324,54 +376,20 @@ class MessagePlanner:
         return Effects(outcome, outputs=self.dead_letters(outcome.rejections, source, key, value))
 
     def _recommend(
-        self, trigger: Event, state: UserState, feedback: FeedbackLog
-    ) -> tuple[dict[str, Any], str | None]:
-        """The user's list, and the arm that filled its exploration slot (if it has one)."""
-        exclude = set(state.recent_tracks)
-        models = None if self.learning is None else self.learning.slot.current
-        if models is None or models.version == UNTRAINED or state.taste is None:
-            popular = popularity_list(
-                self.trending,
-                trigger,
-                exclude=exclude,
-                size=self.config.list_size,
-                now_ms=self.now_ms(),
-                artist_of=self.artist_of,
-            )
-            return popular, None
-        candidates = self.trending.rank(self.config.taste_candidates, int(trigger["ts"]), exclude)
-        by_trend = [track for track, _ in candidates]
-        ranked = models.rank_by_taste(state.taste, by_trend)
-        size = self.config.list_size
-        pick = None
-        if self.exploration is not None:
-            pick = self.exploration.fill(
-                models.exploration,
-                ranked,
-                by_trend,
-                {track for track, _ in ranked[: size - 1]},
-                state.features.first_play_ms.__contains__,
-                self.artist_of,
-                draw_key=str(trigger["event_id"]),
-            )
-        head = ranked[: size - 1] if pick is not None else ranked[:size]
-        recommendation = ranked_list(
-            head,
-            trigger,
-            f"taste-{models.version}",
-            TASTE,
-            REASONS[TASTE],
-            self.now_ms(),
-            artist_of=self.artist_of,
-            then=() if pick is None else [(pick.track_id, pick.score, pick.arm, REASONS[pick.arm])],
-        )
-        if pick is None or self.exploration is None:
-            return recommendation, None
-        user_id, at_ms = trigger["user_id"], int(trigger["ts"])
-        self.exploration.offered(
-            recommendation["recommendation_id"], user_id, at_ms, pick, feedback
-        )
-        return recommendation, pick.arm
+        self, effects: Effects, trigger: Event, state: UserState, feedback: FeedbackLog
+    ) -> None:
+        """The user's list into ``effects``; its exploration slot, if any, offered."""
+        built = self.lists.build(trigger, state)
+        effects.built = built
+        effects.recommendation = self.lists.record(trigger, built, self.now_ms())
+        explored = built.explored
+        if explored is None or self.exploration is None or explored.arm is None:
+            return
+        effects.explored = explored.arm
+        pick = SlotPick(explored.arm, explored.track_id, explored.score)
+        list_id = effects.recommendation["recommendation_id"]
+        at_ms = int(trigger["ts"])
+        self.exploration.offered(list_id, str(trigger["user_id"]), at_ms, pick, feedback)
 
     def processing_error(
         self, exc: Exception, source: Source, key: bytes | None, value: bytes | None

@@ -1,7 +1,12 @@
-"""When a user's list may be refreshed: at most once per interval, with bounded memory.
+"""When a user's list is refreshed: at once when their state changes meaningfully,
+otherwise at most once per interval, with bounded memory.
 
-A list per event would flood the output topic for a busy user; the throttle
-lets one through per ``interval_s`` per user. It remembers only users refreshed
+An event that changes what the user wants now refreshes the list at once
+(:func:`immediate_reason`): a ``save``, a streak of ``skip_streak`` skips in a
+row, or a new device or context type within the session. Any other event is
+debounced: a list per event would flood the output topic for a busy user, so
+the throttle lets one through per ``interval_s`` per user (the first at once:
+a leading-edge debounce, so no timer holds a list back). It remembers only users refreshed
 within the last interval (older entries allow a refresh anyway, so they are
 dropped), and never more than ``capacity`` of them.
 
@@ -14,11 +19,45 @@ True
 >>> throttle.refreshed(b"u1", now_s=10.0)
 >>> throttle.due(b"u1", now_s=11.0), throttle.due(b"u1", now_s=12.5)
 (False, True)
+>>> from features.session import NO_SESSION
+>>> immediate_reason({"type": "save"}, NO_SESSION, skip_streak=3)
+'save'
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Final
+
+from features.event_types import SAVE, SKIP
+from features.session import SessionFeatures
+
+#: Why a list went out at once rather than debounced (a metric label each).
+IMMEDIATE_REASONS: Final = ("save", "skip_streak", "context_change")
+
+
+def immediate_reason(
+    event: Mapping[str, Any], session: SessionFeatures, skip_streak: int
+) -> str | None:
+    """Why ``event`` refreshes the user's list at once (None: it is debounced);
+    ``session`` is the user's running session just before it."""
+    kind = event["type"]
+    if kind == SAVE:
+        return "save"
+    if kind == SKIP and session.skips_in_a_row + 1 >= skip_streak:
+        return "skip_streak"
+    context = event.get("context")
+    if session.active and isinstance(context, Mapping):
+        device, context_type = context.get("device"), context.get("context_type")
+        if _changed(device, session.device) or _changed(context_type, session.context_type):
+            return "context_change"
+    return None
+
+
+def _changed(now: Any, before: str | None) -> bool:
+    """A context value that replaces another (naming one for the first time is not a change)."""
+    return bool(now) and before is not None and now != before
 
 
 class RefreshThrottle:

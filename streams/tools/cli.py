@@ -133,6 +133,28 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**{k: v for k, v in vars(args).items() if k in names})
 
 
+EDITORIAL_HELP = """\
+Check every line of a file of editorial sets (tracks an editor chose, each set
+with a boost added to its tracks' scores and an optional context), then publish
+each set keyed by its name to the compacted editorial topic. A bad line is
+reported as file:line: field: problem and nothing is sent. Re-publishing a set
+of the same name replaces it.
+"""
+EDITORIAL_EXAMPLE = """\
+one set per line; name and track_ids (at most 1,000) required; boost 0..1
+(default 0.1); title defaults to the name; context optional: UTC hours 0..23,
+devices, context types (a missing or empty list matches anything):
+
+  {"name": "editors-picks", "title": "Editors' picks", "track_ids": ["t00012"]}
+  {"name": "morning", "title": "Morning coffee", "track_ids": ["t00000"], \\
+   "boost": 0.15, "context": {"hours": [6, 7, 8, 9, 10], "devices": ["mobile"]}}
+  (the second set on two lines here, on one in the file)
+
+example:
+  tunestream editorial deploy/editorial.example.jsonl --broker localhost:9092
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tunestream",
@@ -203,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("file", help="catalog file: .csv, .jsonl, .ndjson or .json")
     _add_setting(catalog, "broker")
     _add_setting(catalog, "catalog_topic")
+
+    editorial = sub.add_parser(
+        "editorial",
+        help="check an editorial sets file (JSON Lines) and publish it",
+        description=EDITORIAL_HELP,
+        epilog=EDITORIAL_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    editorial.add_argument("file", help="editorial sets file: .jsonl, .ndjson or .json")
+    _add_setting(editorial, "broker")
+    _add_setting(editorial, "editorial_topic")
 
     simulate = sub.add_parser("simulate", help="publish a seeded synthetic listening population")
     simulate.add_argument(
@@ -475,6 +508,22 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_editorial(args: argparse.Namespace) -> int:
+    from features import load_editorial
+    from streams.tools.publish import publish_editorial
+
+    try:
+        sets = load_editorial(args.file)  # every line checked before anything is sent
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    settings = _need_broker(_settings(args))
+    sent = asyncio.run(publish_editorial(settings, sets))
+    print(f"published {sent} editorial sets to {settings.editorial_topic}", file=sys.stderr)
+    return 0
+
+
 def cmd_produce(args: argparse.Namespace) -> int:
     from streams.tools.publish import produce_lines
 
@@ -742,6 +791,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "learner": cmd_learner,
     "produce": cmd_produce,
     "catalog": cmd_catalog,
+    "editorial": cmd_editorial,
     "simulate": cmd_simulate,
     "tail": cmd_tail,
     "broker": cmd_broker,

@@ -19,12 +19,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from features.editorial import EditorialSet
 from features.errors import TunestreamError
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, EventDecoder, Rejection
 from streams.kafka.producer import EventProducer, InvalidEvent
 from streams.kafka.security import security_options
 from streams.settings import Settings, topic_name_problem
+from streams.tools.editorial_demo import demo_editorial_sets
 from streams.tools.simulator import Population, PopulationConfig
 
 
@@ -181,7 +183,9 @@ async def simulate(
         start_ts_ms=now_ms(),
     )
     population = Population(config)
-    await publish_catalog(settings, (track.to_dict() for track in population.tracks))
+    catalog = [track.to_dict() for track in population.tracks]
+    await publish_catalog(settings, catalog)
+    await publish_editorial(settings, demo_editorial_sets(catalog))
     rng = random.Random(seed)
     console = Console(stderr=True)
     progress = Progress(
@@ -226,6 +230,24 @@ async def publish_catalog(settings: Settings, records: Iterable[Mapping[str, Any
     Every worker reads the whole topic (:mod:`streams.kafka.replicated`); re-publishing a
     track replaces it, and compaction keeps the latest record per track.
     """
+    keyed = ((str(r["track_id"]), r) for r in records)
+    return await _publish_keyed(settings, settings.catalog_topic, keyed)
+
+
+async def publish_editorial(settings: Settings, sets: Iterable[EditorialSet]) -> int:
+    """Publish editorial sets to the compacted editorial topic, keyed by set name.
+
+    The value is :meth:`EditorialSet.to_record`; re-publishing a set replaces it, and
+    compaction keeps the latest record per set name.
+    """
+    keyed = ((s.name, s.to_record()) for s in sets)
+    return await _publish_keyed(settings, settings.editorial_topic, keyed)
+
+
+async def _publish_keyed(
+    settings: Settings, topic: str, records: Iterable[tuple[str, Mapping[str, Any]]]
+) -> int:
+    """Send each ``(key, record)`` to ``topic`` as JSON; the number sent once all are acked."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         linger_ms=20,
@@ -235,10 +257,8 @@ async def publish_catalog(settings: Settings, records: Iterable[Mapping[str, Any
     try:
         await producer.start()  # inside: a producer that failed to start is closed too
         sends = [
-            await producer.send(
-                settings.catalog_topic, key=str(r["track_id"]).encode(), value=orjson.dumps(r)
-            )
-            for r in records
+            await producer.send(topic, key=key.encode(), value=orjson.dumps(record))
+            for key, record in records
         ]
         await asyncio.gather(*sends)
         return len(sends)

@@ -12,6 +12,7 @@ and at most one send per topic per message).
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
@@ -20,18 +21,20 @@ import faust
 import orjson
 import prometheus_client
 
-from features import TrackInfo, UserFeatureConfig
+from features import EditorialSet, EditorialSets, TrackInfo, UserFeatureConfig
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
 from online_models.exploration import CREDIT_STATUSES, RewardConfig
 from online_models.exploration_slot import ARMS
 from online_models.learner import HIT_K
+from online_models.list_quality import ExposureWindow, list_stats
 from online_models.serving import ServingModels
 from online_models.snapshot import REFUSAL_REASONS, SnapshotKeyError, SnapshotRefused, load_key
 from online_models.trending import PartitionTop, TrendingBoard
 from streams.api.features import install_feature_routes
 from streams.api.models import install_model_routes
+from streams.api.recommendations import install_recommendation_routes
 from streams.api.web import faust_web_options, without_faust_internals
-from streams.contracts.events import REASONS, EventDecoder, encode
+from streams.contracts.events import REASONS, Event, EventDecoder, encode
 from streams.kafka.faust_fixes import (
     drop_records_fetched_before_a_seek,
     probe_end_offsets_by_fetching,
@@ -60,6 +63,9 @@ log = logging.getLogger("tunestream.worker")
 
 #: Longest a training example waits for its record to fill (lost if the worker dies).
 EXAMPLES_FLUSH_INTERVAL_S = 0.25
+#: How often the rolling coverage and exposure Gini gauges are recomputed: they
+#: cost O(tracks shown in the window), too much for every list.
+EXPOSURE_INTERVAL_S = 10.0
 
 
 class Worker:
@@ -107,6 +113,10 @@ class Worker:
         )
         self.catalog: dict[str, TrackInfo] = {}
         self.artist_of: dict[str, str] = {}
+        self.editorial = EditorialSets()
+        #: the last list published per user, with its trigger (``GET .../recommendations``)
+        self.last_lists: LiveStates[tuple[bytes, Event]] = LiveStates(settings.lists_remembered)
+        self.exposure = ExposureWindow()
         self.models = ModelSlot(
             self._snapshot_key(), settings.taste_factors, self.catalog, settings.snapshot_max_bytes
         )
@@ -126,6 +136,8 @@ class Worker:
             artist_of=self.artist_of,
             learning=self.learning,
             exploration=self._exploration(settings),
+            models=self.models,
+            editorial=self.editorial,
         )
         self.examples = ExampleBatcher(settings.training_examples_topic)
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
@@ -148,12 +160,18 @@ class Worker:
             settings, settings.trending_topic, self._apply_trending
         )
         app.task(self.trending_reader.run)
+        self.editorial_reader = ReplicatedTopic(
+            settings, settings.editorial_topic, self._apply_editorial
+        )
+        app.task(self.editorial_reader.run)
+        app.timer(EXPOSURE_INTERVAL_S)(self._publish_exposure)
         app.timer(settings.trending_publish_interval_s)(self._publish_trending)
         app.timer(EXAMPLES_FLUSH_INTERVAL_S)(self._send_waiting_examples)
         app.on_before_shutdown.connect(self._send_waiting_examples_at_shutdown)  # type: ignore[arg-type]
         self.observer = Observer(app, settings, self.metrics, tables=[self.users, self.tracks])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
         self.observer.prerequisites["loading the trending lists"] = self.trending_reader.caught_up
+        self.observer.prerequisites["loading the editorial sets"] = self.editorial_reader.caught_up
         self.snapshot_reader: ReplicatedTopic | None = None
         if self.learning is not None and self.models.key is not None:
             self.snapshot_reader = ReplicatedTopic(
@@ -185,6 +203,7 @@ class Worker:
             settings.popularity_half_life_s,
         )
         install_model_routes(app, self.describe_models)
+        install_recommendation_routes(app, self.users, self.last_list_of, self.explain_list)
         app.agent(self.events_topic, name="ingest", concurrency=1)(self.ingest)
         app.agent(self.track_events_topic, name="track_stats", concurrency=1)(self.track_stats)
 
@@ -192,6 +211,7 @@ class Worker:
         # Partitions may move and recovery rewrites the tables: what memory holds of
         # them is rebuilt from the tables (and the published trending lists).
         self.live.clear()
+        self.last_lists.clear()
         self.local_tops.clear()
 
     async def _watch_broker(self) -> None:
@@ -218,6 +238,7 @@ class Worker:
         """The agent: one message at a time (concurrency 1, faust-streaming #606)."""
         messages = self.metrics.messages_total.labels(topic=self.settings.events_topic)
         await self.catalog_reader.caught_up.wait()  # features and lists need track metadata
+        await self.editorial_reader.caught_up.wait()
         if self.snapshot_reader is not None:  # resume from the last snapshot, not from zero
             await self.snapshot_reader.caught_up.wait()
         async for event in stream.events():
@@ -265,10 +286,50 @@ class Worker:
         self._count_exploration(effects)
         for folded in effects.outcome.folded:
             self.observer.event_time_seen(folded["ts"])
-        if effects.recommendation is not None:
-            version = effects.recommendation["model_version"]
-            self.metrics.recommendation_lists_total.labels(model_version=version).inc()
-            self.metrics.observe_end_to_end(effects.recommendation["latency_ms"] / 1000.0)
+        if effects.recommendation is not None and key is not None:
+            self._published(key, effects)
+
+    def _published(self, key: bytes, effects: Effects) -> None:
+        """A list went out: remember it for the API and measure it."""
+        record = next(
+            o.value for o in effects.outputs if o.topic == self.settings.recommendations_topic
+        )
+        self.last_lists.put(key, (record, effects.outcome.accepted[-1]))
+        assert effects.recommendation is not None and effects.built is not None
+        built, metrics = effects.built, self.metrics
+        metrics.observe_end_to_end(effects.recommendation["latency_ms"] / 1000.0)
+        metrics.count_list(effects.trigger or "debounced", built.rule_counts)
+        metrics.observe_list(list_stats(built.items), built.stage_seconds)
+        self.exposure.observe(built.items, time.monotonic())
+
+    async def _publish_exposure(self) -> None:
+        now_s = time.monotonic()
+        coverage = self.exposure.coverage(len(self.catalog), now_s)
+        self.metrics.set_exposure(coverage, self.exposure.artist_gini(now_s))
+
+    def last_list_of(self, user_id: str) -> bytes | None:
+        """The last list this worker published for ``user_id`` (encoded), if it holds it."""
+        last = self.last_lists.get(user_id.encode())
+        return None if last is None else last[0]
+
+    def explain_list(self, user_id: str) -> dict[str, Any] | None:
+        """The user's last list rebuilt from their current state, with every candidate's
+        scores per stage (:mod:`streams.api.recommendations`)."""
+        key = user_id.encode()
+        last, stored = self.last_lists.get(key), self.users.get(key)
+        if last is None or stored is None:
+            return None
+        record, trigger = last
+        state = self.live.get(key) or self.planner.load(stored)
+        built = self.planner.lists.build(trigger, state, explain=True)
+        published = [item["track_id"] for item in orjson.loads(record)["items"]]
+        return {
+            "same_as_published": published == [item.track_id for item in built.items],
+            "model_version": built.model_version,
+            "stage_seconds": built.stage_seconds,
+            "rule_counts": built.rule_counts,
+            "candidates": built.explain,
+        }
 
     def _plan(self, key: bytes | None, value: bytes | None, source: Source) -> Effects:
         return self.planner.plan_with_live_state(key, value, source, self.live, self.users.get)
@@ -369,6 +430,13 @@ class Worker:
                         partition=partition % self.settings.partitions,
                     )
                 )
+
+    def _apply_editorial(self, key: bytes, value: bytes | None) -> None:
+        """One editorial set; a tombstone (no value) removes it."""
+        if value is None:
+            self.editorial.remove(key.decode())
+        else:
+            self.editorial.put(EditorialSet.from_record(orjson.loads(value)))
 
     def _apply_trending(self, key: bytes, value: bytes | None) -> None:
         if value is not None:

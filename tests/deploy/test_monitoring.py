@@ -111,11 +111,18 @@ def test_every_alert_has_a_runbook_section_in_the_readme() -> None:
                     assert rule["labels"]["severity"] in {"page", "ticket", "warning"}
 
 
-def test_dashboard_has_the_four_sections_and_uses_the_provisioned_datasource() -> None:
+def test_dashboard_has_its_sections_and_uses_the_provisioned_datasource() -> None:
     (path,) = DASHBOARDS
     dashboard = json.loads(path.read_text())
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Overview", "Data quality", "State and recovery", "Output", "Models"]
+    assert rows == [
+        "Overview",
+        "Data quality",
+        "State and recovery",
+        "Output",
+        "Models",
+        "List quality",
+    ]
     datasource = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
     )["datasources"][0]

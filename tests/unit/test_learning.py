@@ -157,9 +157,6 @@ def test_lists_are_ranked_by_taste_once_a_snapshot_is_served() -> None:
     event = make_event(user_id="u2", track_id="t1")
     after = p.plan(b"u2", orjson.dumps([event]), Source("e", 0, 2), None)
     listed = after.recommendation
-    assert listed["model_version"] == "taste-logistic-v1"
-    assert {item["source"] for item in listed["items"]} == {"taste"}
-    scores = [item["score"] for item in listed["items"]]
-    assert scores == sorted(scores, reverse=True) and "t1" not in [
-        item["track_id"] for item in listed["items"]
-    ]
+    assert listed["model_version"].startswith("taste-logistic-v1+engagement-logistic-v1+")
+    assert "taste" in {item["source"] for item in listed["items"]}
+    assert "t1" not in [item["track_id"] for item in listed["items"]]  # just heard

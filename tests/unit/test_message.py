@@ -69,7 +69,7 @@ def test_planning_never_modifies_the_stored_state() -> None:
 STEPS = [
     ("ingest_message", "streams.pipeline.message.ingest_message"),
     ("encode", "streams.pipeline.message.encode"),
-    ("popularity_list", "streams.pipeline.message.popularity_list"),
+    ("build_list", "online_models.recommender.ListBuilder.build"),
     ("to_state", "streams.state.keyed_state.UserState.to_state"),
     ("dead_letter", "streams.pipeline.message.dead_letter"),
 ]

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from features import TrackInfo, UserFeatureConfig, UserFeatures
 from features.base import unpack_floats
+from features.event_types import engagement_label
 
 T0 = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC, a Tuesday
 MIN = 60_000
@@ -100,6 +101,16 @@ def brute_force(events: list[Event], at: int, config: UserFeatureConfig = CONFIG
     out["last_played_ms"] = {
         "tracks": newest(plays, lambda e: e["track_id"], config.recent_k),
         "artists": newest(catalogued, lambda e: track(e).artist_id, config.recent_k),  # type: ignore[union-attr]
+    }
+    out["recent_feedback"] = {
+        "skipped": newest(
+            [e for e in events if e["type"] == "skip"], lambda e: e["track_id"], config.feedback_k
+        ),
+        "liked": newest(
+            [e for e in events if engagement_label(e, track(e))],
+            lambda e: e["track_id"],
+            config.feedback_k,
+        ),
     }
     out.update(context_profile(events, at, config.context_half_life_s))
     out["session"] = session_of(events, at)

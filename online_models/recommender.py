@@ -1,0 +1,354 @@
+"""A user's recommendation list: retrieve, rank in context, re-rank responsibly, explain.
+
+One :class:`ListBuilder` call turns a user's state, the served models and the
+moment (the triggering event's time and context) into a list, in three timed
+stages:
+
+1. **retrieval** (:mod:`online_models.retrieval`): a few hundred candidates,
+   each with its source;
+2. **ranking** (:mod:`online_models.ranking`): taste and engagement, blended,
+   plus editorial boosts;
+3. **re-ranking** (:mod:`online_models.reranking`): removals, caps, MMR,
+   exposure fairness, the discovery and exploration slots, and each item's
+   reason (:mod:`online_models.reasons`).
+
+Cold start is the same code: a user with no taste vector yet gets no taste or
+similarity candidates, so their list is trending, editorial, the artists they
+just played, and the exploration slot. Before the first snapshot (or with
+learning off) the models are untrained: every taste score is the same, so the
+list follows the sources' own orders under the same rules.
+
+The list is deterministic: the same state, models, moment and ``draw_key``
+(the triggering event's id, which seeds the exploration draw) give the same
+items. ``explain=True`` adds every candidate's scores per stage and its fate.
+
+>>> from features import TrackInfo, UserFeatures
+>>> from online_models.serving import ServingModels
+>>> catalog = {f"t{i}": TrackInfo(f"t{i}", f"a{i % 3}", ("pop",), 200_000) for i in range(9)}
+>>> models = ServingModels.untrained(k=4)
+>>> models.set_catalog(catalog)
+>>> user = UserFeatures()
+>>> _ = user.update({"type": "save", "track_id": "t0", "ts": 0}, catalog["t0"])
+>>> builder = ListBuilder(ListConfig(rerank=RerankConfig(size=4)))
+>>> made = builder.build(ListRequest(user, None, 0, {}, "e1"), models,
+...                      trending=[(f"t{i}", 9.0 - i) for i in range(9)])
+>>> [(item.track_id, item.source) for item in made.items]
+[('t3', 'liked_artist'), ('t6', 'liked_artist'), ('t1', 'trending'), ('t2', 'trending')]
+>>> made.items[2].reason
+'new artist for you: popular with listeners right now'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from features import TrackInfo, UserFeatures
+from features.editorial import EditorialSet
+from online_models.exploration import ExplorationPolicy
+from online_models.exploration_slot import fill_slot, slot_options
+from online_models.ranking import TASTE_WEIGHT, Scores, rank_in_context
+from online_models.reasons import reason_for
+from online_models.reranking import (
+    EXPLORATION,
+    CandidateFacts,
+    Explore,
+    Pick,
+    RerankConfig,
+    Reranked,
+    rerank,
+)
+from online_models.retrieval import TRENDING, Candidates, RetrievalConfig, retrieve
+from online_models.serving import UNTRAINED, ServingModels
+
+#: The version of the re-ranking rules, part of every list's ``model_version``.
+RERANK_VERSION = "rerank-v1"
+STAGES = ("retrieval", "ranking", "reranking")
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    """Everything that shapes a list but the user and the models."""
+
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    rerank: RerankConfig = field(default_factory=RerankConfig)
+    taste_weight: float = TASTE_WEIGHT
+    #: leave explicit tracks out of every list (a clean deployment); an event's
+    #: ``context.explicit_filter`` asks the same for its own list
+    explicit_filter: bool = False
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """Whose list, and for which moment: the user's state after the triggering event,
+    their taste vector (None until the models know them), and the event's time,
+    context and id (the draw key)."""
+
+    user: UserFeatures
+    user_vector: NDArray[np.float64] | None
+    ts_ms: int
+    context: Mapping[str, Any]
+    draw_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendedItem:
+    """One item of a list, as published, plus what the metrics and the policy need."""
+
+    track_id: str
+    artist_id: str | None
+    genres: tuple[str, ...]
+    score: float
+    source: str
+    reason: str
+    #: the artist is new to the user
+    discovery: bool
+    #: ``ranked``, ``discovery`` or ``exploration``
+    slot: str
+    #: the exploration arm, for the exploration slot
+    arm: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The item as the output schema has it."""
+        return {
+            "track_id": self.track_id,
+            "artist_id": self.artist_id,
+            "score": round(self.score, 6),
+            "source": self.source,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class BuiltList:
+    """A list, what made it, and how long each stage took."""
+
+    items: list[RecommendedItem]
+    model_version: str
+    rule_counts: dict[str, int]
+    stage_seconds: dict[str, float]
+    candidates: int
+    #: every candidate's scores per stage and its fate (``explain=True`` only)
+    explain: list[dict[str, Any]] | None = None
+
+    @property
+    def explored(self) -> RecommendedItem | None:
+        """The exploration slot's item, if the list has one."""
+        return next((item for item in self.items if item.slot == EXPLORATION), None)
+
+
+class ListBuilder:
+    """Builds lists by :class:`ListConfig`; holds no per-user state."""
+
+    def __init__(self, config: ListConfig | None = None) -> None:
+        self.config = config or ListConfig()
+
+    def build(
+        self,
+        request: ListRequest,
+        models: ServingModels,
+        trending: Sequence[tuple[str, float]],
+        editorial: Sequence[tuple[str, EditorialSet]] = (),
+        policy: ExplorationPolicy | None = None,
+        explain: bool = False,
+    ) -> BuiltList:
+        """The list for ``request``: ``trending`` is the most engaging tracks now, best
+        first; ``editorial`` the picks of the sets that fit the moment; ``policy``
+        (None: no exploration slot) draws the exploration slot's arm."""
+        config, clock = self.config, time.perf_counter
+        trained = models.version != UNTRAINED
+        vector = request.user_vector if trained else None
+        started = clock()
+        found = retrieve(
+            request.user,
+            vector,
+            models.served,
+            request.ts_ms,
+            trending,
+            editorial,
+            config.retrieval,
+        )
+        retrieved = clock()
+        boost = np.array([s.boost if isinstance(s, EditorialSet) else 0.0 for s in found.seeds])
+        scores = rank_in_context(
+            request.user,
+            vector,
+            models.served,
+            found.rows,
+            models.engagement if trained else None,
+            request.ts_ms,
+            request.context,
+            boost,
+            config.taste_weight,
+        )
+        ranked = clock()
+        facts = self._facts(request, models, found, trending, trained)
+        explore = None if policy is None else _explorer(policy, request, found, scores, facts)
+        result = rerank(scores.blended, facts, config.rerank, explore)
+        items = [_item(found, scores, facts, models.catalog, pick) for pick in result.picks]
+        done = clock()
+        return BuiltList(
+            items,
+            _model_version(models, items, trained),
+            result.rule_counts,
+            dict(
+                zip(STAGES, (retrieved - started, ranked - retrieved, done - ranked), strict=True)
+            ),
+            len(found),
+            _explain(found, scores, facts, result) if explain else None,
+        )
+
+    def _facts(
+        self,
+        request: ListRequest,
+        models: ServingModels,
+        found: Candidates,
+        trending: Sequence[tuple[str, float]],
+        trained: bool,
+    ) -> CandidateFacts:
+        served, rows, config = models.served, found.rows, self.config.rerank
+        head = {track for track, _ in trending[: config.popular_head]}
+        artist = served.artist[rows]
+        artist_ids = list(served.artist_index)
+        known = request.user.first_play_ms
+        return CandidateFacts(
+            artist=artist,
+            genres=served.genres[rows],
+            # Untrained vectors are arbitrary: their similarity would be noise.
+            unit=served.unit_vectors[rows] if trained else np.zeros((len(rows), 1)),
+            popular=np.array([t in head for t in found.track_ids], bool).reshape(len(rows)),
+            new_artist=np.array(
+                [a >= 0 and artist_ids[a] not in known for a in artist], bool
+            ).reshape(len(rows)),
+            removed=self._removals(request, found, models.catalog),
+        )
+
+    def _removals(
+        self, request: ListRequest, found: Candidates, catalog: Mapping[str, TrackInfo]
+    ) -> list[str]:
+        user, config = request.user, self.config
+        played = user.track_last_ms.keys() | user.track_liked_ms.keys()
+        skip_since = request.ts_ms - config.rerank.skip_memory_s * 1000
+        skipped = {t for t, ts in user.recent_skipped().items() if ts >= skip_since}
+        clean = config.explicit_filter or request.context.get("explicit_filter") is True
+
+        def removal(track_id: str) -> str:
+            info = catalog.get(track_id)
+            if track_id in played:
+                return "recently_played"
+            if track_id in skipped:
+                return "skipped"
+            if info is not None and info.blocked:
+                return "blocked"
+            if clean and info is not None and info.explicit:
+                return "explicit"
+            return ""
+
+        return [removal(track_id) for track_id in found.track_ids]
+
+
+def _explorer(
+    policy: ExplorationPolicy,
+    request: ListRequest,
+    found: Candidates,
+    scores: Scores,
+    facts: CandidateFacts,
+) -> Explore:
+    """The exploration slot's chooser: the policy draws an arm among the free candidates."""
+    ids, blended = found.track_ids, scores.blended
+    trend_order = [i for i, source in enumerate(found.sources) if source == TRENDING]
+
+    def explore(free: NDArray[np.bool_]) -> tuple[int, str] | None:
+        order = np.flatnonzero(free)
+        order = order[np.argsort(-blended[order], kind="stable")]
+        new = {ids[i] for i in order if facts.new_artist[i]}
+        options = slot_options(
+            [(ids[i], float(blended[i])) for i in order],
+            [ids[i] for i in trend_order if free[i]],
+            new.__contains__,
+        )
+        pick = fill_slot(policy, options, request.draw_key)
+        return None if pick is None else (found.index(pick.track_id), pick.arm)
+
+    return explore
+
+
+def _item(
+    found: Candidates,
+    scores: Scores,
+    facts: CandidateFacts,
+    catalog: Mapping[str, TrackInfo],
+    pick: Pick,
+) -> RecommendedItem:
+    at = pick.index
+    track_id, source, seed = found.track_ids[at], found.sources[at], found.seeds[at]
+    info = catalog.get(track_id)
+    discovery = bool(facts.new_artist[at])
+    return RecommendedItem(
+        track_id,
+        None if info is None else info.artist_id,
+        () if info is None else info.genres,
+        float(scores.blended[at]),
+        pick.arm or source,  # the exploration slot's source is its arm
+        reason_for(source, seed, discovery, pick.arm),
+        discovery,
+        pick.slot,
+        pick.arm,
+    )
+
+
+def _model_version(models: ServingModels, items: Sequence[RecommendedItem], trained: bool) -> str:
+    """Every model that shaped the list, ``+``-joined."""
+    parts = []
+    if trained:
+        parts.append(f"taste-{models.version}")
+        if models.engagement is not None:
+            parts.append(f"engagement-{models.version}")
+    if any(item.source == TRENDING for item in items):
+        parts.append("popularity-v1")
+    if any(item.slot == EXPLORATION for item in items):
+        parts.append(f"exploration-{models.version}")
+    parts.append(RERANK_VERSION)
+    return "+".join(parts)
+
+
+def _explain(
+    found: Candidates, scores: Scores, facts: CandidateFacts, result: Reranked
+) -> list[dict[str, Any]]:
+    """Per candidate: its source and each stage's scores, then its fate."""
+    place = {pick.index: (rank, pick.slot) for rank, pick in enumerate(result.picks, 1)}
+    rows = []
+    for i, track_id in enumerate(found.track_ids):
+        rank, slot = place.get(i, (None, None))
+        fate = slot or (f"removed: {facts.removed[i]}" if facts.removed[i] else "not chosen")
+        rows.append(
+            {
+                "track_id": track_id,
+                "source": found.sources[i],
+                "retrieval": round(found.retrieval_scores[i], 6),
+                "taste": round(float(scores.taste[i]), 6),
+                "engagement": round(float(scores.engagement[i]), 6),
+                "boost": round(float(scores.boost[i]), 6),
+                "score": round(float(scores.blended[i]), 6),
+                "mmr": None if np.isnan(result.mmr[i]) else round(float(result.mmr[i]), 6),
+                "rank": rank,
+                "fate": fate,
+            }
+        )
+    return rows
+
+
+__all__ = [
+    "RERANK_VERSION",
+    "STAGES",
+    "BuiltList",
+    "ListBuilder",
+    "ListConfig",
+    "ListRequest",
+    "RecommendedItem",
+]

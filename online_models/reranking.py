@@ -1,0 +1,279 @@
+"""Responsible re-ranking: from scored candidates to a varied, safe, fair list.
+
+The best list by score alone is often one artist's catalogue, the hits
+everybody already hears, or the song the user skipped an hour ago. Re-ranking
+applies these rules, each configurable (:class:`RerankConfig`) and counted
+(:attr:`Reranked.rule_counts`, exported as metrics):
+
+1. **Remove** (the candidate never appears; its reason is in the explanation):
+   ``recently_played`` (among the user's last plays or saves), ``skipped`` (skipped
+   within ``skip_memory_s``), ``blocked`` (the catalog's ``blocked`` flag:
+   blocked or unsafe), ``explicit`` (the catalog's ``explicit`` flag, when the
+   context or the deployment asks for a clean list).
+2. **Diversity, by greedy MMR.** Each slot takes the candidate with the best
+   ``mmr_lambda * score - (1 - mmr_lambda) * s``, where ``s`` is its highest
+   cosine (taste vectors) to the items already chosen, among those that keep
+   the **caps**: at most ``max_per_artist`` tracks of an artist and
+   ``max_per_genre`` of a genre.
+3. **Exposure fairness.** At most ``max_popular_share`` of the list may come
+   from the ``popular_head`` most popular tracks right now, so the rest of the
+   catalogue gets heard.
+4. **Discovery slot.** When the list holds no artist new to the user and a
+   candidate by one passes the rules, the best of them takes a slot of its own.
+5. **Exploration slot** (when a policy is given): the last slot goes to the arm
+   the exploration policy draws (:mod:`online_models.exploration_slot`). An
+   arm of ``new_artist`` is a discovery pick too, so no other is added.
+
+When the caps leave no candidate for a slot, the list is topped up with them
+relaxed one at a time, the popular cap first, then the genre cap, then the
+artist cap (counted as ``caps_relaxed``): a short list helps nobody. A rule
+*changes* a pick when, without it, another candidate would have taken the
+slot; those are the counts of ``artist_cap``, ``genre_cap``, ``popular_cap``
+and ``mmr``. Everything is deterministic: ties go to the earlier candidate,
+and the exploration draw is seeded by the caller.
+
+Cost: O(list size x candidates) array operations. Memory: per candidate, a
+few flags and numbers, for the duration of one list.
+
+>>> import numpy as np
+>>> facts = CandidateFacts(
+...     artist=np.array([0, 0, 0, 1]), genres=np.array([[0], [0], [0], [1]]),
+...     unit=np.eye(4), popular=np.zeros(4, bool), new_artist=np.array([0, 0, 0, 1], bool),
+...     removed=["", "skipped", "", ""])
+>>> ranked = rerank(np.array([0.9, 0.8, 0.7, 0.1]), facts, RerankConfig(size=3))
+>>> [(pick.index, pick.slot) for pick in ranked.picks]
+[(0, 'ranked'), (2, 'ranked'), (3, 'discovery')]
+>>> ranked.rule_counts["skipped"], ranked.rule_counts["discovery"]
+(1, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from online_models.exploration_slot import NEW_ARTIST
+
+#: Why a candidate is removed before any slot is filled, in the order they are checked.
+REMOVALS: Final = ("recently_played", "skipped", "blocked", "explicit")
+#: Rules that can change which candidate takes a slot.
+SLOT_RULES: Final = ("artist_cap", "genre_cap", "popular_cap", "mmr", "caps_relaxed")
+#: Every rule counted per list (a metric label each).
+RULES: Final = (*REMOVALS, *SLOT_RULES, "discovery")
+#: The caps, in the order they are relaxed when none leaves a candidate.
+RELAXED_FIRST: Final = ("popular_cap", "genre_cap", "artist_cap")
+RANKED: Final = "ranked"
+DISCOVERY: Final = "discovery"
+EXPLORATION: Final = "exploration"
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    """The rules' settings (``TUNESTREAM_*`` of the same names, see the README)."""
+
+    size: int = 10
+    max_per_artist: int = 2
+    max_per_genre: int = 4
+    #: 1: by score alone; lower: more weight on being unlike the items chosen
+    mmr_lambda: float = 0.8
+    #: tracks counted as "the most popular right now" (the trending board's head)
+    popular_head: int = 20
+    #: most of the list those tracks may take (rounded down)
+    max_popular_share: float = 0.3
+    #: skipped tracks stay out of the user's lists this long
+    skip_memory_s: float = 7 * 86_400.0
+    discovery_slot: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("size", "max_per_artist", "max_per_genre"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
+        for name in ("mmr_lambda", "max_popular_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: must be within [0, 1], got {getattr(self, name)!r}")
+        if self.popular_head < 0 or not self.skip_memory_s >= 0:
+            raise ValueError("popular_head and skip_memory_s must be >= 0")
+
+    @property
+    def max_popular(self) -> int:
+        """How many of the popular head one list may hold."""
+        return int(self.max_popular_share * self.size)
+
+
+@dataclass(frozen=True)
+class CandidateFacts:
+    """What the rules need to know of each candidate (arrays in the candidates' order).
+
+    ``artist`` is an artist index (``-1``: unknown), ``genres`` genre indices
+    padded with ``-1``, ``unit`` the unit taste vectors, ``removed`` the removal
+    reason (:data:`REMOVALS`) or ``""``.
+    """
+
+    artist: NDArray[np.intp]
+    genres: NDArray[np.intp]
+    unit: NDArray[np.float64]
+    popular: NDArray[np.bool_]
+    new_artist: NDArray[np.bool_]
+    removed: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A candidate in the list: its index among the candidates, the kind of slot it
+    took, and the exploration arm for the exploration slot."""
+
+    index: int
+    slot: str = RANKED
+    arm: str | None = None
+
+
+@dataclass
+class Reranked:
+    """The picks, in list order, and how often each rule acted on this list."""
+
+    picks: list[Pick] = field(default_factory=list)
+    rule_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RULES, 0))
+    #: per candidate: the MMR value at the slot it took, NaN if never picked
+    mmr: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+
+
+#: Given the candidates still free (a mask), the exploration slot's candidate and
+#: arm, or None for no exploration pick.
+Explore = Callable[[NDArray[np.bool_]], "tuple[int, str] | None"]
+
+
+def rerank(
+    scores: NDArray[np.float64],
+    facts: CandidateFacts,
+    config: RerankConfig,
+    explore: Explore | None = None,
+) -> Reranked:
+    """The list's picks by the rules of the module docstring; ``explore`` fills the
+    exploration slot (None: the list has none)."""
+    state = _Selection(scores, facts, config)
+    for reason in facts.removed:
+        if reason:
+            state.result.rule_counts[reason] += 1
+    discovery_due = config.discovery_slot and state.free(with_caps=False)[facts.new_artist].any()
+    reserved = int(explore is not None) + int(discovery_due)
+    state.fill(config.size - reserved)
+    if explore is not None and len(state.result.picks) < config.size:
+        free = state.free(with_caps=True)
+        pick = explore(free if free.any() else state.free(with_caps=False))
+        if pick is not None:
+            state.take(pick[0], EXPLORATION, pick[1])
+    if discovery_due and not facts.new_artist[[p.index for p in state.result.picks]].any():
+        state.discover()
+    state.fill(config.size)
+    explored = [p for p in state.result.picks if p.slot == EXPLORATION]
+    state.result.picks = [p for p in state.result.picks if p.slot != EXPLORATION] + explored
+    return state.result
+
+
+class _Selection:
+    """The greedy selection's running state: chosen items, caps, similarities."""
+
+    def __init__(self, scores: NDArray[np.float64], facts: CandidateFacts, config: RerankConfig):
+        n = len(scores)
+        self.scores, self.facts, self.config = scores, facts, config
+        self.kept = np.array([not reason for reason in facts.removed], bool).reshape(n)
+        self.chosen = np.zeros(n, bool)
+        self.capped = {rule: np.zeros(n, bool) for rule in RELAXED_FIRST}
+        self.max_similarity = np.zeros(n)
+        self.artists: dict[int, int] = {}
+        self.genres: dict[int, int] = {}
+        self.popular = 0
+        if config.max_popular == 0:
+            self.capped["popular_cap"] |= facts.popular
+        self.result = Reranked(mmr=np.full(n, np.nan))
+
+    def free(self, with_caps: bool, relaxed: int = 0) -> NDArray[np.bool_]:
+        """The candidates still open; with the caps, but the first ``relaxed`` of
+        :data:`RELAXED_FIRST`."""
+        free = self.kept & ~self.chosen
+        if with_caps:
+            for rule in RELAXED_FIRST[relaxed:]:
+                free &= ~self.capped[rule]
+        return free
+
+    def fill(self, size: int) -> None:
+        """Greedy MMR picks until the list holds ``size`` (or no candidate is left)."""
+        lam = self.config.mmr_lambda
+        while len(self.result.picks) < size:
+            open_ = self.free(with_caps=False)
+            if not open_.any():
+                return
+            relaxed = 0
+            allowed = self.free(with_caps=True)
+            while not allowed.any():  # a short list helps nobody: relax, least vital first
+                relaxed += 1
+                allowed = self.free(with_caps=True, relaxed=relaxed)
+            if relaxed:
+                self.result.rule_counts["caps_relaxed"] += 1
+            value = np.where(allowed, lam * self.scores - (1 - lam) * self.max_similarity, -np.inf)
+            at = int(np.argmax(value))
+            self._count_change(at, open_, relaxed)
+            self.result.mmr[at] = value[at]
+            self.take(at, RANKED)
+
+    def _count_change(self, at: int, open_: NDArray[np.bool_], relaxed: int) -> None:
+        """Which rule, if any, kept the best-scoring open candidate out of this slot."""
+        best = int(np.argmax(np.where(open_, self.scores, -np.inf)))
+        if best == at:
+            return
+        blocking = next((rule for rule in RELAXED_FIRST[relaxed:] if self.capped[rule][best]), None)
+        if blocking is None:
+            self.result.rule_counts["mmr"] += 1
+        else:
+            self.result.rule_counts[blocking] += 1
+
+    def discover(self) -> None:
+        """The discovery slot: the best new-artist candidate, within the caps if any is."""
+        new = self.facts.new_artist
+        for with_caps in (True, False):
+            pool = self.free(with_caps) & new
+            if pool.any():
+                self.take(int(np.argmax(np.where(pool, self.scores, -np.inf))), DISCOVERY)
+                self.result.rule_counts["discovery"] += 1
+                return
+
+    def take(self, at: int, slot: str, arm: str | None = None) -> None:
+        facts, config = self.facts, self.config
+        self.chosen[at] = True
+        self.result.picks.append(Pick(at, slot, arm))
+        if slot == EXPLORATION and arm == NEW_ARTIST:
+            self.result.rule_counts["discovery"] += 1
+        self.max_similarity = np.maximum(self.max_similarity, facts.unit @ facts.unit[at])
+        artist = int(facts.artist[at])
+        if artist >= 0:
+            self.artists[artist] = self.artists.get(artist, 0) + 1
+            if self.artists[artist] >= config.max_per_artist:
+                self.capped["artist_cap"] |= facts.artist == artist
+        for genre in facts.genres[at]:
+            if genre >= 0:
+                self.genres[int(genre)] = self.genres.get(int(genre), 0) + 1
+                if self.genres[int(genre)] >= config.max_per_genre:
+                    self.capped["genre_cap"] |= (facts.genres == genre).any(axis=1)
+        if facts.popular[at]:
+            self.popular += 1
+        if self.popular >= config.max_popular:
+            self.capped["popular_cap"] |= facts.popular
+
+
+__all__ = [
+    "DISCOVERY",
+    "EXPLORATION",
+    "RANKED",
+    "REMOVALS",
+    "RULES",
+    "SLOT_RULES",
+    "CandidateFacts",
+    "Pick",
+    "RerankConfig",
+    "Reranked",
+    "rerank",
+]

@@ -1,0 +1,209 @@
+"""Candidate retrieval: a few hundred tracks worth ranking for one user, each with its source.
+
+Ranking every track for every list would cost too much and say little; each
+*source* proposes the tracks it has a reason for, and ranking
+(:mod:`online_models.ranking`) then scores them all in one pass. The sources,
+in their order of precedence (a track several sources propose keeps the first,
+the most personal reason):
+
+* ``similar``: the nearest tracks, by cosine of the taste model's vectors, to
+  the user's most recently liked tracks (saved, or played through). The
+  vectors are learned from who listens to what, so nearness is co-listening.
+* ``liked_artist``: the most popular tracks of the artists the user plays most
+  (decayed affinity, :mod:`features.user`).
+* ``editorial``: the tracks of the editorial sets that fit the moment
+  (:mod:`features.editorial`): the editors' say, with a boost.
+* ``taste``: the best tracks of the whole served set by the user's taste
+  (one matrix-vector product over every served track).
+* ``trending``: the most engaging tracks now, from every partition
+  (:class:`~online_models.trending.TrendingBoard`).
+
+A user the models do not know yet (``user_vector`` None) gets no ``similar``
+and no ``taste`` candidates: cold start is trending, editorial and the
+artists they just played. The exploration slot's arms
+(:mod:`online_models.exploration_slot`) draw from these candidates at
+re-ranking.
+
+Cost: O(served tracks x k) for ``taste`` and ``similar`` (one product each),
+O(served tracks) per liked artist, O(candidates) for the rest. Memory: the
+candidates only (a few hundred rows); nothing is kept between lists.
+
+>>> from features import TrackInfo, UserFeatures
+>>> from online_models.served_tracks import ServedTracks
+>>> from online_models.taste import TasteModel
+>>> catalog = {t: TrackInfo(t, a, ("pop",), 200_000) for t, a in
+...            (("t1", "a1"), ("t2", "a1"), ("t3", "a2"))}
+>>> served = ServedTracks(TasteModel(k=4), catalog, {})
+>>> user = UserFeatures()
+>>> _ = user.update({"type": "save", "track_id": "t1", "ts": 0}, catalog["t1"])
+>>> found = retrieve(user, None, served, 0, trending=[("t3", 5.0)], editorial=[])
+>>> list(zip(found.track_ids, found.sources))
+[('t1', 'liked_artist'), ('t2', 'liked_artist'), ('t3', 'trending')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from features import UserFeatures
+from features.editorial import EditorialSet
+from online_models.exploration_slot import TASTE, TRENDING
+from online_models.served_tracks import ServedTracks
+
+SIMILAR: Final = "similar"
+LIKED_ARTIST: Final = "liked_artist"
+EDITORIAL: Final = "editorial"
+#: Every retrieval source, most personal first: a track proposed twice keeps the first.
+SOURCES: Final = (SIMILAR, LIKED_ARTIST, EDITORIAL, TASTE, TRENDING)
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How many candidates each source proposes (before duplicates are merged)."""
+
+    #: best tracks by taste over the whole served set
+    taste: int = 150
+    #: liked tracks whose neighbours are looked up, newest first
+    similar_seeds: int = 5
+    #: neighbours per liked track
+    similar_per_seed: int = 10
+    #: most played artists whose tracks are proposed
+    liked_artists: int = 5
+    #: tracks per liked artist (its most popular)
+    per_artist: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("taste", "similar_seeds", "similar_per_seed", "liked_artists", "per_artist"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)!r}")
+
+
+@dataclass
+class Candidates:
+    """The retrieved tracks, one row each: where they are served, and why they came.
+
+    ``seeds[i]`` is what brought track ``i`` (the liked track of ``similar``, the
+    artist of ``liked_artist``, the set of ``editorial``; None for the others);
+    ``retrieval_scores[i]`` is its source's own score (cosine, affinity weight,
+    boost, taste logit, trend value).
+    """
+
+    track_ids: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    seeds: list[str | EditorialSet | None] = field(default_factory=list)
+    retrieval_scores: list[float] = field(default_factory=list)
+    rows: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
+    _position: dict[str, int] = field(default_factory=dict)
+
+    def offer(
+        self, track_id: str, source: str, seed: str | EditorialSet | None, score: float
+    ) -> None:
+        """Add a candidate, unless an earlier source proposed it already."""
+        if track_id not in self._position:
+            self._position[track_id] = len(self.track_ids)
+            self.track_ids.append(track_id)
+            self.sources.append(source)
+            self.seeds.append(seed)
+            self.retrieval_scores.append(score)
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+    def __contains__(self, track_id: object) -> bool:
+        return track_id in self._position
+
+    def index(self, track_id: str) -> int:
+        """The position of a candidate (``KeyError`` if it is not one)."""
+        return self._position[track_id]
+
+
+def retrieve(
+    user: UserFeatures,
+    user_vector: NDArray[np.float64] | None,
+    served: ServedTracks,
+    ts_ms: int,
+    trending: Sequence[tuple[str, float]],
+    editorial: Sequence[tuple[str, EditorialSet]],
+    config: RetrievalConfig | None = None,
+) -> Candidates:
+    """Every source's candidates for ``user`` at ``ts_ms``, merged, with their served rows."""
+    config = config or RetrievalConfig()
+    found = Candidates()
+    if user_vector is not None:
+        _similar(found, user, served, config)
+    _liked_artists(found, user, served, ts_ms, config)
+    for track_id, editorial_set in editorial:
+        found.offer(track_id, EDITORIAL, editorial_set, editorial_set.boost)
+    if user_vector is not None:
+        _by_taste(found, user_vector, served, config.taste)
+    for track_id, value in trending:
+        found.offer(track_id, TRENDING, None, value)
+    found.rows = served.rows(found.track_ids)
+    return found
+
+
+def _similar(
+    found: Candidates, user: UserFeatures, served: ServedTracks, config: RetrievalConfig
+) -> None:
+    seeds = [t for t in list(user.recent_liked())[: config.similar_seeds] if t in served.position]
+    if not seeds or not config.similar_per_seed:
+        return
+    unit = served.unit_vectors
+    cosines = unit[served.rows(seeds)] @ unit.T  # one row of cosines per seed
+    cosines[:, served.rows(seeds)] = -np.inf  # a liked track is not its own neighbour
+    ids = served.track_ids
+    for seed, row in zip(seeds, cosines, strict=True):
+        for at in _top(row, config.similar_per_seed):
+            if row[at] > 0.0:
+                found.offer(ids[at], SIMILAR, seed, float(row[at]))
+
+
+def _liked_artists(
+    found: Candidates, user: UserFeatures, served: ServedTracks, ts_ms: int, config: RetrievalConfig
+) -> None:
+    if not config.per_artist:
+        return
+    popularity = served.column("t_popularity_log")
+    ids = served.track_ids
+    for artist, weight in user.artists.top(ts_ms, config.liked_artists):
+        rows = served.rows_of_artist(artist)
+        best = rows[np.argsort(-popularity[rows], kind="stable")[: config.per_artist]]
+        for at in best:
+            found.offer(ids[at], LIKED_ARTIST, artist, float(weight))
+
+
+def _by_taste(
+    found: Candidates, user_vector: NDArray[np.float64], served: ServedTracks, n: int
+) -> None:
+    if not n:
+        return
+    logits = served.vectors @ np.asarray(user_vector, np.float64) + served.bias
+    ids = served.track_ids
+    for at in _top(logits, n):
+        found.offer(ids[at], TASTE, None, float(logits[at]))
+
+
+def _top(values: NDArray[np.float64], n: int) -> NDArray[np.intp]:
+    """The indices of the ``n`` largest values, largest first (ties: lower index first)."""
+    if n < len(values):
+        part = np.argpartition(-values, n - 1)[:n]
+        return part[np.lexsort((part, -values[part]))]
+    return np.argsort(-values, kind="stable")
+
+
+__all__ = [
+    "EDITORIAL",
+    "LIKED_ARTIST",
+    "SIMILAR",
+    "SOURCES",
+    "TASTE",
+    "TRENDING",
+    "Candidates",
+    "RetrievalConfig",
+    "retrieve",
+]
