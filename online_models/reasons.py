@@ -3,8 +3,8 @@
 Every item carries a ``reason``: its retrieval source's sentence
 (:mod:`online_models.retrieval`), naming what brought it (the liked track, the
 artist, the editorial set), or the exploration arm's
-(:data:`online_models.exploration_slot.REASONS`). A discovery pick (an artist
-new to the user, :mod:`online_models.reranking`) says so first.
+(:data:`online_models.exploration_slot.REASONS`). The discovery slot's pick (an
+artist new to the user, :mod:`online_models.reranking`) says so first.
 
 >>> reason_for("similar", "t7")
 'listeners who liked t7 also like this'

@@ -34,8 +34,8 @@ items. ``explain=True`` adds every candidate's scores per stage and its fate.
 ...                      trending=[(f"t{i}", 9.0 - i) for i in range(9)])
 >>> [(item.track_id, item.source) for item in made.items]
 [('t3', 'liked_artist'), ('t6', 'liked_artist'), ('t1', 'trending'), ('t2', 'trending')]
->>> made.items[2].reason
-'new artist for you: popular with listeners right now'
+>>> made.items[2].reason, made.items[2].discovery  # a new artist, by the ranking itself
+('popular with listeners right now', True)
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from online_models.exploration_slot import fill_slot, slot_options
 from online_models.ranking import TASTE_WEIGHT, Scores, rank_in_context
 from online_models.reasons import reason_for
 from online_models.reranking import (
+    DISCOVERY,
     EXPLORATION,
     CandidateFacts,
     Explore,
@@ -172,6 +173,7 @@ class ListBuilder:
             trending,
             editorial,
             config.retrieval,
+            request.draw_key,
         )
         retrieved = clock()
         boost = np.array([s.boost if isinstance(s, EditorialSet) else 0.0 for s in found.seeds])
@@ -295,7 +297,7 @@ def _item(
         () if info is None else info.genres,
         float(scores.blended[at]),
         pick.arm or source,  # the exploration slot's source is its arm
-        reason_for(source, seed, discovery, pick.arm),
+        reason_for(source, seed, pick.slot == DISCOVERY, pick.arm),
         discovery,
         pick.slot,
         pick.arm,

@@ -12,7 +12,8 @@ the most personal reason):
 * ``liked_artist``: the most popular tracks of the artists the user plays most
   (decayed affinity, :mod:`features.user`).
 * ``editorial``: the tracks of the editorial sets that fit the moment
-  (:mod:`features.editorial`): the editors' say, with a boost.
+  (:mod:`features.editorial`): the editors' say, with a boost; at most
+  ``editorial`` of them, a run starting where the triggering event's id says.
 * ``taste``: the best tracks of the whole served set by the user's taste
   (one matrix-vector product over every served track).
 * ``trending``: the most engaging tracks now, from every partition
@@ -43,6 +44,7 @@ candidates only (a few hundred rows); nothing is kept between lists.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -76,9 +78,18 @@ class RetrievalConfig:
     liked_artists: int = 5
     #: tracks per liked artist (its most popular)
     per_artist: int = 8
+    #: editorial picks that fit the moment, in the sets' order (largest boost first)
+    editorial: int = 20
 
     def __post_init__(self) -> None:
-        for name in ("taste", "similar_seeds", "similar_per_seed", "liked_artists", "per_artist"):
+        for name in (
+            "taste",
+            "similar_seeds",
+            "similar_per_seed",
+            "liked_artists",
+            "per_artist",
+            "editorial",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)!r}")
 
@@ -130,14 +141,18 @@ def retrieve(
     trending: Sequence[tuple[str, float]],
     editorial: Sequence[tuple[str, EditorialSet]],
     config: RetrievalConfig | None = None,
+    draw_key: str = "",
 ) -> Candidates:
-    """Every source's candidates for ``user`` at ``ts_ms``, merged, with their served rows."""
+    """Every source's candidates for ``user`` at ``ts_ms``, merged, with their served rows.
+
+    More editorial picks than ``config.editorial`` are taken from a place ``draw_key``
+    (the triggering event's id) decides, so lists share the editors' exposure."""
     config = config or RetrievalConfig()
     found = Candidates()
     if user_vector is not None:
         _similar(found, user, served, config)
     _liked_artists(found, user, served, ts_ms, config)
-    for track_id, editorial_set in editorial:
+    for track_id, editorial_set in _rotated(editorial, config.editorial, draw_key):
         found.offer(track_id, EDITORIAL, editorial_set, editorial_set.boost)
     if user_vector is not None:
         _by_taste(found, user_vector, served, config.taste)
@@ -186,6 +201,16 @@ def _by_taste(
     ids = served.track_ids
     for at in _top(logits, n):
         found.offer(ids[at], TASTE, None, float(logits[at]))
+
+
+def _rotated(
+    picks: Sequence[tuple[str, EditorialSet]], n: int, draw_key: str
+) -> Sequence[tuple[str, EditorialSet]]:
+    """``n`` picks in a row, cyclically, from a start ``draw_key`` fixes."""
+    if len(picks) <= n:
+        return picks
+    start = zlib.crc32(draw_key.encode()) % len(picks)
+    return [picks[(start + i) % len(picks)] for i in range(n)]
 
 
 def _top(values: NDArray[np.float64], n: int) -> NDArray[np.intp]:

@@ -287,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting(features, "web_host")
     _add_setting(features, "web_port", type=int)
 
+    recs = sub.add_parser(
+        "recs",
+        help="print a user's latest recommendation list, as the owning worker answers "
+        "(with --explain, every candidate's scores per stage)",
+    )
+    recs.add_argument("user_id", metavar="USER", type=_not_empty, help="the user to look up")
+    recs.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show every candidate: source, scores per stage and what became of it",
+    )
+    recs.add_argument("--json", action="store_true", help="print the worker's JSON answer")
+    recs.add_argument(
+        "--url", default=None, help="any worker's web address (default http://WEB_HOST:WEB_PORT)"
+    )
+    _add_setting(recs, "web_host")
+    _add_setting(recs, "web_port", type=int)
+
     bench = sub.add_parser(
         "bench",
         help="measure throughput, latency, state size and start-up on this machine (its own "
@@ -575,17 +593,47 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    import json
+
+    kind = "tracks" if args.track else "users"
+    answer = _worker_answer(args, f"{kind}/{_quoted(args.user_id)}/features")
+    print(json.dumps(answer, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_recs(args: argparse.Namespace) -> int:
+    import json
+
+    from streams.tools.console import explain_table, list_table
+
+    query = "?explain=1" if args.explain else ""
+    answer = _worker_answer(args, f"users/{_quoted(args.user_id)}/recommendations{query}")
+    if args.json:
+        print(json.dumps(answer, indent=2, sort_keys=True))
+        return 0
+    print(list_table(answer))
+    if args.explain and answer.get("explain"):
+        print(explain_table(answer["explain"]))
+    return 0
+
+
+def _quoted(key: str) -> str:
+    import urllib.parse
+
+    return urllib.parse.quote(key, safe="")
+
+
+def _worker_answer(args: argparse.Namespace, path: str) -> Any:
+    """GET ``path`` from the worker ``--url`` (or the settings) names, as parsed JSON."""
     import http.client
     import json
     import urllib.error
-    import urllib.parse
     import urllib.request
 
     settings = _settings(args)
     base = (args.url or f"http://{settings.web_host}:{settings.web_port}").rstrip("/")
     _check_url(base, "--url" if args.url else "TUNESTREAM_WEB_HOST/TUNESTREAM_WEB_PORT")
-    kind = "tracks" if args.track else "users"
-    url = f"{base}/{kind}/{urllib.parse.quote(args.user_id, safe='')}/features"
+    url = f"{base}/{path}"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             body = response.read()
@@ -595,11 +643,9 @@ def cmd_features(args: argparse.Namespace) -> int:
         reason = getattr(exc, "reason", None) or exc or type(exc).__name__
         raise CliError(f"no worker answers at {base} ({reason})") from None
     try:
-        answer = json.loads(body)
+        return json.loads(body)
     except ValueError:
         raise CliError(f"{url}: the answer is not JSON; is {base} a tunestream worker?") from None
-    print(json.dumps(answer, indent=2, sort_keys=True))
-    return 0
 
 
 def _check_url(url: str, source: str) -> None:
@@ -796,6 +842,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tail": cmd_tail,
     "broker": cmd_broker,
     "features": cmd_features,
+    "recs": cmd_recs,
     "bench": cmd_bench,
     "verify": cmd_verify,
     "evaluate": cmd_evaluate,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 #: ``(title, headers, rows)``: one table to print.
 Table = tuple[str, Sequence[str], Sequence[Sequence[str]]]
@@ -99,3 +99,64 @@ class Reporter:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
             self._dirty = False
+
+
+def list_table(record: dict[str, Any]) -> str:
+    """A published list (the ``recommendations`` record) as plain text: a header line,
+    then one row per item.
+
+    >>> record = {"user_id": "u1", "model_version": "rerank-v1", "latency_ms": 12,
+    ...           "trigger_event_id": "e9", "items": [{"track_id": "t1", "artist_id": "a1",
+    ...           "score": 0.61, "source": "trending", "reason": "popular right now"}]}
+    >>> print(list_table(record))
+    u1: 1 items by rerank-v1, 12 ms after event e9
+    #  track  artist  source    score  reason
+    -  -----  ------  --------  -----  -----------------
+    1  t1     a1      trending  0.610  popular right now
+    """
+    head = (
+        f"{record['user_id']}: {len(record['items'])} items by {record['model_version']}, "
+        f"{record['latency_ms']} ms after event {record['trigger_event_id']}"
+    )
+    rows = [
+        (
+            str(rank),
+            item["track_id"],
+            item["artist_id"] or "?",
+            item["source"],
+            f"{item['score']:.3f}",
+            item["reason"],
+        )
+        for rank, item in enumerate(record["items"], 1)
+    ]
+    return head + "\n" + format_plain(("#", "track", "artist", "source", "score", "reason"), rows)
+
+
+def explain_table(explain: dict[str, Any]) -> str:
+    """The ``explain`` part of ``GET /users/{id}/recommendations?explain=1`` as plain
+    text: every candidate, best score first, with its scores per stage and its fate."""
+    same = "the same as" if explain["same_as_published"] else "different from"
+    times = ", ".join(f"{stage} {s * 1e6:.0f} µs" for stage, s in explain["stage_seconds"].items())
+    head = (
+        f"rebuilt now by {explain['model_version']}: {same} the published list; "
+        f"{len(explain['candidates'])} candidates; {times}"
+    )
+    candidates = sorted(
+        explain["candidates"], key=lambda c: (c["rank"] is None, c["rank"] or 0, -c["score"])
+    )
+    rows = [
+        (
+            c["track_id"],
+            c["source"],
+            f"{c['retrieval']:.3f}",
+            f"{c['taste']:.3f}",
+            f"{c['engagement']:.3f}",
+            f"{c['boost']:.2f}",
+            f"{c['score']:.3f}",
+            "" if c["mmr"] is None else f"{c['mmr']:.3f}",
+            c["fate"] if c["rank"] is None else f"#{c['rank']} {c['fate']}",
+        )
+        for c in candidates
+    ]
+    headers = ("track", "source", "retrieval", "taste", "engage", "boost", "score", "mmr", "fate")
+    return head + "\n" + format_plain(headers, rows)

@@ -3,7 +3,9 @@
 With no configuration it starts the embedded Tansu broker on a free loopback
 port, a worker process, and the seeded simulator (a few malformed events
 included, to show the dead-letter topic), then shows throughput, freshness and
-the newest recommendation lists until ``--duration`` ends or Ctrl-C. Everything
+the newest recommendation lists, two users' lists in full (artist, source and
+reason of each item, tracks new since their last list marked), until
+``--duration`` ends or Ctrl-C. Everything
 it started is stopped on the way out.
 """
 
@@ -34,8 +36,12 @@ from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.security import security_options
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
+from streams.tools.console import list_table
 from streams.tools.processes import Child
 from streams.tools.publish import simulate
+
+#: Users whose lists the demo shows in full, as they change.
+FOLLOWED_USERS = 2
 
 
 @dataclass
@@ -51,6 +57,11 @@ class DemoView:
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent_published: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=50))
     model_version: str = ""
+    #: the users whose lists are shown in full (the first to get one), their latest
+    #: list, how many they had, and the tracks their list before held
+    followed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    followed_lists: Counter[str] = field(default_factory=Counter)
+    previous_tracks: dict[str, set[str]] = field(default_factory=dict)
 
     def on_output(self, topic: str, value: bytes, settings: Settings) -> None:
         record = orjson.loads(value)
@@ -61,10 +72,20 @@ class DemoView:
             self.model_version = record["model_version"]
             while len(self.latest) > 6:
                 self.latest.pop(next(iter(self.latest)))
+            self._follow(record)
         elif topic == settings.clean_topic:
             self.forwarded += len(record)
         else:
             self.dead_letters[record["reason"]] += 1
+
+    def _follow(self, record: dict[str, Any]) -> None:
+        user = record["user_id"]
+        if user not in self.followed and len(self.followed) >= FOLLOWED_USERS:
+            return
+        if user in self.followed:
+            self.previous_tracks[user] = {i["track_id"] for i in self.followed[user]["items"]}
+        self.followed[user] = record
+        self.followed_lists[user] += 1
 
     def rate(self) -> float:
         now = time.monotonic()
@@ -105,7 +126,36 @@ class DemoView:
             lists.add_row(user, record["model_version"], age, tracks)
         if not self.latest:
             lists.add_row("-", "-", "-", "waiting for the worker to join the group (~5 s)")
-        return Group(Text("tunestream demo  (Ctrl-C stops)", style="bold"), stats, lists)
+        followed = [self._followed_table(user, now_ms) for user in self.followed]
+        return Group(Text("tunestream demo  (Ctrl-C stops)", style="bold"), stats, lists, *followed)
+
+    def _followed_table(self, user: str, now_ms: int) -> Table:
+        """One followed user's latest list in full; ``+`` marks tracks new since the last."""
+        record, before = self.followed[user], self.previous_tracks.get(user)
+        age = (now_ms - record["generated_at"]) / 1000
+        table = Table(
+            title=f"{user}: list {self.followed_lists[user]}, {age:.1f}s ago, "
+            f"{record['model_version']}",
+            title_justify="left",
+            expand=True,
+        )
+        for column in ("", "track", "artist", "source", "reason"):
+            table.add_column(column, no_wrap=column != "reason")
+        for item in record["items"]:
+            new = before is not None and item["track_id"] not in before
+            table.add_row(
+                "+" if new else "",
+                item["track_id"],
+                item["artist_id"] or "?",
+                item["source"],
+                item["reason"],
+                style="green" if new else None,
+            )
+        return table
+
+    def followed_text(self) -> str:
+        """The followed users' latest lists, as plain text (printed at the end)."""
+        return "\n\n".join(list_table(record) for record in self.followed.values())
 
 
 async def _watch(settings: Settings, view: DemoView, stop: asyncio.Event) -> None:
@@ -236,8 +286,11 @@ def run_demo(
         stack.callback(learner.stop)
         worker = _start("worker", settings, workdir, TUNESTREAM_WEB_PORT=worker_port, **key)
         stack.callback(worker.stop)
+        url = f"http://127.0.0.1:{worker_port}"
+        console.print(f"worker at {url}; while it runs: tunestream recs USER --url {url} --explain")
         asyncio.run(_run(settings, view, duration_s, rate, users, seed, bad_ratio, console))
         console.print(view.summary(), soft_wrap=True)
+        console.print(view.followed_text(), markup=False, highlight=False, soft_wrap=True)
         if view.lists == 0:
             console.print(
                 f"no recommendation list arrived; worker log tail:\n{worker.log_tail()}",

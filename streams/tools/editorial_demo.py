@@ -9,9 +9,9 @@ catalog gives the same sets.
 >>> catalog = [{"track_id": f"t{i}", "editorial": i % 4 == 0} for i in range(12)]
 >>> picks, morning = demo_editorial_sets(catalog, handful=3)
 >>> picks.name, picks.title, picks.track_ids, picks.boost
-('editors-picks', "Editors' picks", ('t0', 't4', 't8'), 0.1)
+('editors-picks', "Editors' picks", ('t0', 't4', 't8'), 0.05)
 >>> morning.title, morning.track_ids, sorted(morning.hours), morning.boost
-('Morning set', ('t1', 't5', 't9'), [6, 7, 8, 9, 10], 0.15)
+('Morning set', ('t1', 't5', 't9'), [6, 7, 8, 9, 10], 0.1)
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ def demo_editorial_sets(
     morning = _spread([t for t in track_ids if t not in chosen], handful)
     sets = []
     if picks:
-        sets.append(EditorialSet(PICKS, tuple(picks), boost=0.1, title="Editors' picks"))
+        sets.append(EditorialSet(PICKS, tuple(picks), boost=0.05, title="Editors' picks"))
     if morning:
         sets.append(
             EditorialSet(
-                MORNING, tuple(morning), boost=0.15, hours=MORNING_HOURS, title="Morning set"
+                MORNING, tuple(morning), boost=0.1, hours=MORNING_HOURS, title="Morning set"
             )
         )
     return sets

@@ -19,10 +19,10 @@ def test_the_simulated_catalog_gives_its_editorial_tracks_and_a_morning_set() ->
     picks, morning = demo_editorial_sets(catalog)
     flagged = [r["track_id"] for r in catalog if r["editorial"]]
     assert picks.name == "editors-picks" and picks.title == "Editors' picks"
-    assert picks.track_ids == tuple(flagged[:MAX_PICKS]) and picks.boost == 0.1
+    assert picks.track_ids == tuple(flagged[:MAX_PICKS]) and picks.boost == 0.05
     assert not (picks.hours or picks.devices or picks.context_types)
     assert morning.name == "morning" and morning.title == "Morning set"
-    assert morning.hours == frozenset(range(6, 11)) and morning.boost == 0.15
+    assert morning.hours == frozenset(range(6, 11)) and morning.boost == 0.1
     assert len(morning.track_ids) == 10 and not set(morning.track_ids) & set(picks.track_ids)
     assert morning.fits(6 * HOUR_MS, None) and not morning.fits(11 * HOUR_MS, None)
     for s in (picks, morning):
