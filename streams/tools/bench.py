@@ -37,13 +37,18 @@ and topic names, so no phase sees another's data. The figures (the keys of
 ``single_vs_noop_ratio``
     ``events_per_s_single / faust_noop_messages_per_s``: the share of the
     framework's ceiling a real worker keeps with one event per message.
-``latency_p50_ms``, ``latency_p99_ms``
+``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms``
     Event time to recommendation list published (the lists' ``latency_ms``,
     read back from the recommendations topic) while the seeded simulator
     publishes ``latency_rate`` events/s for ``latency_duration_s`` to a worker
     that was ready before the load started. Includes the producer's 20 ms
     per-user linger, the broker, the fetch wait and queueing. ``None`` with
     ``--skip-latency``.
+``lists_per_s``, ``list_stage_us``, ``list_stage_cpu_share`` (with the latency phase)
+    Lists published per second under that load; per stage of building a list
+    (retrieval, ranking, re-ranking, :mod:`online_models.recommender`), the
+    mean µs per list and the share of the worker process's CPU time over the
+    phase, from the worker's ``tunestream_list_stage_seconds``.
 ``bytes_per_user``
     Bytes the changelog stores (deflated JSON: dedupe ids, the last message
     applied, rolling features) for a typical active user after 1,000 events
@@ -96,6 +101,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from features.errors import TunestreamError
 from online_models.learner import SNAPSHOT_NAME, Learner
+from online_models.recommender import STAGES as LIST_STAGES
 from online_models.snapshot import encode_snapshot
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, encode
@@ -552,6 +558,7 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             "share of the framework's per-message ceiling the worker keeps",
         ),
         ("end-to-end latency p50 / p99", latency, how),
+        *list_rows(result),
         (
             "stored state per active user",
             _number(result["bytes_per_user"], unit=" bytes"),
@@ -573,6 +580,31 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             f"Python {result['python_version']}, {result['platform']}, Tansu broker on loopback",
         ),
     ]
+
+
+def list_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Lists/s, the p95 latency and each stage's µs per list and share of worker CPU."""
+    if result.get("latency_p50_ms") is None or "lists_per_s" not in result:
+        return []
+    rows = [
+        (
+            "lists/s at the latency load",
+            _number(result["lists_per_s"], 1),
+            f"against {result['latency_rate']:,.0f} events/s (saves, skip streaks and context "
+            "changes at once, others at most one per user per refresh interval)",
+        ),
+        ("end-to-end latency p95", _number(result["latency_p95_ms"], unit=" ms"), "same load"),
+    ]
+    for stage, micros in result["list_stage_us"].items():
+        share = result["list_stage_cpu_share"][stage]
+        rows.append(
+            (
+                f"list {stage}, µs per list",
+                _number(micros, 1),
+                f"{'?' if share is None else f'{100 * share:.1f}%'} of the worker's CPU",
+            )
+        )
+    return rows
 
 
 def profile_rows(profile: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -1041,11 +1073,14 @@ def _latency(run: _Run, rate: float, duration_s: float) -> dict[str, Any]:
     asyncio.run(publish_catalog(settings, (t.to_dict() for t in population(now_ms()).tracks)))
     worker = run.start_worker(settings)
     run.reporter.phase(f"latency: {rate:,.0f} events/s for {duration_s:g} s")
+    cpu_before, started = cpu_seconds(worker.pid), time.monotonic()
     sent = asyncio.run(_paced_load(settings, population(now_ms()), duration_s, run.reporter))
     _wait_for(
         worker, lambda: accepted_events(settings.web_port), sent, "latency tail", run.reporter
     )
     time.sleep(0.5)  # the last lists are on their way to the broker
+    cpu_after, elapsed = cpu_seconds(worker.pid), time.monotonic() - started
+    stages = list_stage_seconds(metrics_text(settings.web_port))
     worker.stop()
     lists = asyncio.run(read_topic(settings, settings.recommendations_topic))
     latencies = [orjson.loads(r.value)["latency_ms"] for r in lists]
@@ -1053,12 +1088,31 @@ def _latency(run: _Run, rate: float, duration_s: float) -> dict[str, Any]:
         raise BenchError(
             f"latency: no recommendation list arrived; worker log: {worker.log_tail()}"
         )
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return {
         "latency_p50_ms": float(percentile(latencies, 50)),
+        "latency_p95_ms": float(percentile(latencies, 95)),
         "latency_p99_ms": float(percentile(latencies, 99)),
         "latency_lists": len(latencies),
         "latency_events": sent,
+        "lists_per_s": round(len(latencies) / elapsed, 1),
+        "list_stage_us": {
+            stage: round(1e6 * total / max(1, len(latencies)), 1) for stage, total in stages.items()
+        },
+        "list_stage_cpu_share": {
+            stage: None if not cpu else round(total / cpu, 4) for stage, total in stages.items()
+        },
     }
+
+
+def list_stage_seconds(metrics_body: str) -> dict[str, float]:
+    """Seconds the worker spent in each stage of building lists, from its ``/metrics``."""
+
+    def of(stage: str) -> Callable[[dict[str, str]], bool]:
+        return lambda labels: labels.get("stage") == stage
+
+    name = "tunestream_list_stage_seconds_sum"
+    return {stage: sample_sum(metrics_body, name, of(stage)) for stage in LIST_STAGES}
 
 
 def machine() -> dict[str, Any]:
@@ -1118,7 +1172,11 @@ def run_bench(
             result.update(_latency(run, options.rate, options.duration_s))
         else:
             result.update(
-                latency_p50_ms=None, latency_p99_ms=None, latency_lists=0, latency_events=0
+                latency_p50_ms=None,
+                latency_p95_ms=None,
+                latency_p99_ms=None,
+                latency_lists=0,
+                latency_events=0,
             )
         if options.profile:
             reporter.phase(f"profiled single-event drain: {n:,} events, py-spy attached")
@@ -1143,6 +1201,7 @@ REQUIRED_KEYS: Final = (
     "learner_examples_per_s",
     "single_vs_noop_ratio",
     "latency_p50_ms",
+    "latency_p95_ms",
     "latency_p99_ms",
     "bytes_per_user",
     "bytes_per_user_squeezed",

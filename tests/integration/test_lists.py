@@ -283,6 +283,10 @@ def test_the_recommendations_endpoint_answers_the_last_record_on_the_topic(world
     assert status == 200, explained
     explain = explained.pop("explain")
     assert explained == lists[-1]
+    rebuilt = [c for c in explain["candidates"] if c["rank"]]
+    print("DEBUG published", [(i["track_id"], i["source"], i["score"]) for i in lists[-1]["items"]])
+    print("DEBUG rebuilt", sorted((c["rank"], c["track_id"], c["source"], c["score"], c["fate"]) for c in rebuilt))
+    print("DEBUG cands", [(c["track_id"], c["source"], c["retrieval"], c["fate"]) for c in explain["candidates"]])
     assert explain["same_as_published"] is True, explain
     candidates = explain["candidates"]
     assert candidates and all(

@@ -1,0 +1,372 @@
+"""Re-ranking: the rules' invariants over random candidate sets and configs, then the
+rule counts and slots on small hand-built cases.
+
+A candidate set here is what :func:`online_models.reranking.rerank` sees: blended
+scores, artist and genre indices, unit taste vectors, the popular-head and
+new-artist flags, and a removal reason per candidate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+
+from online_models.exploration_slot import NEW_ARTIST, TASTE
+from online_models.reranking import (
+    DISCOVERY,
+    EXPLORATION,
+    RANKED,
+    REMOVALS,
+    RULES,
+    CandidateFacts,
+    Explore,
+    RerankConfig,
+    Reranked,
+    rerank,
+)
+
+GENRE_WIDTH = 2
+PROPERTY = settings(max_examples=150, deadline=None)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One drawn input of :func:`rerank`: scores, facts, config and explorer kind."""
+
+    scores: NDArray[np.float64]
+    facts: CandidateFacts
+    config: RerankConfig
+    #: None: no exploration slot; else how the stand-in policy fills it
+    explorer: str | None
+
+    def run(self) -> Reranked:
+        explore = None if self.explorer is None else explorer(self, self.explorer)
+        return rerank(self.scores, self.facts, self.config, explore)
+
+    @property
+    def kept(self) -> NDArray[np.bool_]:
+        return np.array([not reason for reason in self.facts.removed], bool)
+
+
+def explorer(case: Case, kind: str) -> Explore:
+    """A stand-in for the policy: ``taste`` takes the best free candidate,
+    ``new_artist`` the best free new-artist one (else the best), ``nothing`` none."""
+    scores, new = case.scores, case.facts.new_artist
+
+    def explore(free: NDArray[np.bool_]) -> tuple[int, str] | None:
+        if kind == "nothing" or not free.any():
+            return None
+        if kind == NEW_ARTIST and (free & new).any():
+            return int(np.argmax(np.where(free & new, scores, -np.inf))), NEW_ARTIST
+        return int(np.argmax(np.where(free, scores, -np.inf))), TASTE
+
+    return explore
+
+
+def facts_of(
+    artist: list[int],
+    genres: list[list[int]] | None = None,
+    popular: list[bool] | None = None,
+    new_artist: list[bool] | None = None,
+    removed: list[str] | None = None,
+    unit: NDArray[np.float64] | None = None,
+) -> CandidateFacts:
+    """Facts for hand-built cases; unset columns are "no genre", "not popular", ..."""
+    n = len(artist)
+    padded = np.full((n, GENRE_WIDTH), -1, np.intp)
+    for i, row in enumerate(genres or [[] for _ in artist]):
+        padded[i, : len(row)] = row
+    return CandidateFacts(
+        artist=np.array(artist, np.intp),
+        genres=padded,
+        unit=np.zeros((n, 1)) if unit is None else unit,
+        popular=np.array(popular or [False] * n, bool),
+        new_artist=np.array(new_artist or [False] * n, bool),
+        removed=removed or [""] * n,
+    )
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+    explorers: st.SearchStrategy[str | None] = st.sampled_from(
+        [None, TASTE, NEW_ARTIST, "nothing"]
+    ),
+) -> Case:
+    """Up to 30 candidates of 6 artists (or unknown) and 5 genres, scores on a coarse
+    grid (ties happen), and any valid config."""
+    n = draw(st.integers(0, 30))
+    each = st.lists
+    scores = draw(each(st.integers(0, 20), min_size=n, max_size=n))
+    artist = draw(each(st.integers(-1, 5), min_size=n, max_size=n))
+    genres = draw(
+        each(each(st.integers(0, 4), max_size=GENRE_WIDTH, unique=True), min_size=n, max_size=n)
+    )
+    raw_unit = np.array(
+        draw(each(each(st.integers(-2, 2), min_size=3, max_size=3), min_size=n, max_size=n)),
+        np.float64,
+    ).reshape(n, 3)
+    norms = np.linalg.norm(raw_unit, axis=1, keepdims=True)
+    unit = np.divide(raw_unit, norms, out=np.zeros_like(raw_unit), where=norms > 0)
+    facts = facts_of(
+        artist,
+        genres,
+        draw(each(st.booleans(), min_size=n, max_size=n)),
+        draw(each(st.booleans(), min_size=n, max_size=n)),
+        draw(each(st.sampled_from(("", "", "", *REMOVALS)), min_size=n, max_size=n)),
+        unit,
+    )
+    config = RerankConfig(
+        size=draw(st.integers(1, 12)),
+        max_per_artist=draw(st.integers(1, 4)),
+        max_per_genre=draw(st.integers(1, 5)),
+        mmr_lambda=draw(st.sampled_from([0.0, 0.3, 0.5, 0.8, 1.0])),
+        max_popular_share=draw(st.sampled_from([0.0, 0.2, 0.3, 0.5, 1.0])),
+        discovery_slot=draw(st.booleans()),
+    )
+    return Case(np.array(scores, np.float64) / 20, facts, config, draw(explorers))
+
+
+def picked(ranked: Reranked) -> list[int]:
+    return [pick.index for pick in ranked.picks]
+
+
+# --- invariants ------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(cases())
+def test_artist_and_genre_caps_hold_whenever_enough_candidates_respect_them(case: Case) -> None:
+    ranked = case.run()
+    if ranked.rule_counts["caps_relaxed"] > 0:
+        return
+    indices = picked(ranked)
+    artists = Counter(int(a) for a in case.facts.artist[indices] if a >= 0)
+    genres = Counter(int(g) for row in case.facts.genres[indices] for g in row if g >= 0)
+    assert max(artists.values(), default=0) <= case.config.max_per_artist, ranked.picks
+    assert max(genres.values(), default=0) <= case.config.max_per_genre, ranked.picks
+
+
+@PROPERTY
+@given(cases())
+def test_removed_candidates_never_appear(case: Case) -> None:
+    ranked = case.run()
+    assert all(case.kept[i] for i in picked(ranked))
+
+
+@PROPERTY
+@given(cases())
+def test_the_popular_head_takes_at_most_its_share_unless_caps_were_relaxed(case: Case) -> None:
+    ranked = case.run()
+    if ranked.rule_counts["caps_relaxed"] > 0:
+        return
+    popular = int(case.facts.popular[picked(ranked)].sum())
+    assert popular <= case.config.max_popular, ranked.picks
+
+
+@PROPERTY
+@given(cases())
+def test_the_discovery_slot_is_filled_when_a_new_artist_candidate_exists(case: Case) -> None:
+    new_and_kept = case.facts.new_artist & case.kept
+    if not (case.config.discovery_slot and case.config.size >= 2 and new_and_kept.any()):
+        return
+    ranked = case.run()
+    assert case.facts.new_artist[picked(ranked)].any(), ranked.picks
+
+
+@PROPERTY
+@given(cases())
+def test_the_list_is_deterministic(case: Case) -> None:
+    first, second = case.run(), case.run()
+    assert first.picks == second.picks
+    assert first.rule_counts == second.rule_counts
+    np.testing.assert_array_equal(first.mmr, second.mmr)
+
+
+@PROPERTY
+@given(cases())
+def test_the_list_is_as_long_as_the_candidates_allow(case: Case) -> None:
+    ranked = case.run()
+    assert len(ranked.picks) == min(case.config.size, int(case.kept.sum())), ranked.picks
+
+
+@PROPERTY
+@given(cases())
+def test_no_candidate_is_picked_twice(case: Case) -> None:
+    indices = picked(case.run())
+    assert len(indices) == len(set(indices))
+
+
+@PROPERTY
+@given(cases(explorers=st.none()))
+def test_mmr_lambda_one_with_no_caps_ranks_by_score(case: Case) -> None:
+    size = case.config.size
+    loose = RerankConfig(
+        size=size,
+        max_per_artist=size,
+        max_per_genre=size,
+        mmr_lambda=1.0,
+        max_popular_share=1.0,
+        discovery_slot=False,
+    )
+    ranked = rerank(case.scores, case.facts, loose)
+    kept = [i for i in range(len(case.scores)) if case.kept[i]]
+    by_score = sorted(kept, key=lambda i: (-case.scores[i], i))  # ties: the earlier first
+    assert picked(ranked) == by_score[:size]
+    assert {pick.slot for pick in ranked.picks} <= {RANKED}
+    assert sum(ranked.rule_counts[rule] for rule in ("mmr", "caps_relaxed", "discovery")) == 0
+
+
+@PROPERTY
+@given(cases(explorers=st.just(NEW_ARTIST)))
+def test_the_exploration_slot_comes_last_and_counts_a_new_artist_arm_as_discovery(
+    case: Case,
+) -> None:
+    ranked = case.run()
+    slots = [pick.slot for pick in ranked.picks]
+    explored = [pick for pick in ranked.picks if pick.slot == EXPLORATION]
+    assert len(explored) <= 1
+    if not explored:
+        return
+    assert slots[-1] == EXPLORATION
+    arm = explored[0].arm
+    assert arm in (TASTE, NEW_ARTIST)
+    discovery_slots = slots.count(DISCOVERY)
+    assert ranked.rule_counts["discovery"] == discovery_slots + (arm == NEW_ARTIST)
+    if arm == NEW_ARTIST:
+        assert case.facts.new_artist[explored[0].index]
+        assert discovery_slots == 0  # the exploration pick is the discovery
+
+
+def test_every_rule_is_counted_even_when_it_never_acted() -> None:
+    ranked = rerank(np.array([0.5]), facts_of([0]), RerankConfig(size=3))
+    assert list(ranked.rule_counts) == list(RULES)
+    assert set(ranked.rule_counts.values()) == {0}
+
+
+# --- rule counts and slots, by hand ------------------------------------------------------
+
+
+def test_a_removal_counts_once_per_removed_candidate() -> None:
+    removed = ["skipped", "", "blocked", "skipped", "explicit", "recently_played", ""]
+    facts = facts_of(list(range(len(removed))), removed=removed)
+    ranked = rerank(np.linspace(1.0, 0.4, len(removed)), facts, RerankConfig(size=2))
+    counts = ranked.rule_counts
+    assert [counts[reason] for reason in REMOVALS] == [1, 2, 1, 1]
+    assert picked(ranked) == [1, 6]
+
+
+def test_an_artist_cap_that_displaces_the_best_candidate_counts_artist_cap() -> None:
+    # a0 holds the two best; with one track an artist, a1's takes the second slot.
+    facts = facts_of([0, 0, 1])
+    config = RerankConfig(size=2, max_per_artist=1, mmr_lambda=1.0, discovery_slot=False)
+    ranked = rerank(np.array([0.9, 0.8, 0.7]), facts, config)
+    assert picked(ranked) == [0, 2]
+    assert ranked.rule_counts["artist_cap"] == 1
+    assert ranked.rule_counts["genre_cap"] == ranked.rule_counts["mmr"] == 0
+
+
+def test_a_genre_cap_and_the_popular_cap_each_count_the_slot_they_change() -> None:
+    genre = rerank(
+        np.array([0.9, 0.8, 0.7]),
+        facts_of([0, 1, 2], genres=[[0], [0], [1]]),
+        RerankConfig(size=2, max_per_genre=1, mmr_lambda=1.0, discovery_slot=False),
+    )
+    assert picked(genre) == [0, 2] and genre.rule_counts["genre_cap"] == 1
+    popular = rerank(
+        np.array([0.9, 0.8, 0.7, 0.6]),
+        facts_of([0, 1, 2, 3], popular=[True, True, False, False]),
+        RerankConfig(size=4, max_popular_share=0.25, mmr_lambda=1.0, discovery_slot=False),
+    )
+    assert picked(popular)[:3] == [0, 2, 3] and popular.rule_counts["popular_cap"] == 1
+    assert popular.rule_counts["caps_relaxed"] == 1  # the fourth slot: only t1 is left
+
+
+def test_similarity_to_chosen_items_counts_mmr_when_it_changes_a_pick() -> None:
+    unit = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    config = RerankConfig(size=2, mmr_lambda=0.5, discovery_slot=False)
+    ranked = rerank(np.array([0.9, 0.85, 0.7]), facts_of([0, 1, 2], unit=unit), config)
+    assert picked(ranked) == [0, 2]  # the twin of the first pick loses to the unlike one
+    assert ranked.rule_counts["mmr"] == 1
+
+
+def test_caps_are_relaxed_popular_first_then_genre_then_artist_and_counted() -> None:
+    # Everything is one artist, one genre and popular: every slot after the first
+    # needs all three caps relaxed.
+    facts = facts_of([0, 0, 0], genres=[[0], [0], [0]], popular=[True] * 3)
+    config = RerankConfig(size=3, max_per_artist=1, max_per_genre=1, max_popular_share=0.4)
+    ranked = rerank(np.array([0.9, 0.8, 0.7]), facts, config)
+    assert picked(ranked) == [0, 1, 2]
+    assert ranked.rule_counts["caps_relaxed"] == 2
+
+
+def test_the_discovery_slot_takes_the_best_new_artist_candidate_once() -> None:
+    facts = facts_of([0, 1, 2, 3, 4], new_artist=[False, False, False, True, True])
+    config = RerankConfig(size=3, mmr_lambda=1.0)
+    ranked = rerank(np.array([0.9, 0.8, 0.7, 0.2, 0.3]), facts, config)
+    assert [(p.index, p.slot) for p in ranked.picks] == [(0, RANKED), (1, RANKED), (4, DISCOVERY)]
+    assert ranked.rule_counts["discovery"] == 1
+
+
+def test_no_discovery_slot_when_a_ranked_pick_is_already_by_a_new_artist() -> None:
+    facts = facts_of([0, 1, 2, 3], new_artist=[False, True, False, True])
+    ranked = rerank(np.array([0.9, 0.8, 0.7, 0.1]), facts, RerankConfig(size=3, mmr_lambda=1.0))
+    assert picked(ranked) == [0, 1, 2]
+    assert ranked.rule_counts["discovery"] == 0
+
+
+def test_a_new_artist_exploration_pick_is_the_lists_discovery_and_comes_last() -> None:
+    facts = facts_of([0, 1, 2, 3], new_artist=[False, False, False, True])
+    case = Case(np.array([0.9, 0.8, 0.7, 0.1]), facts, RerankConfig(size=3), NEW_ARTIST)
+    ranked = case.run()
+    assert [(p.index, p.slot, p.arm) for p in ranked.picks] == [
+        (0, RANKED, None),
+        (1, RANKED, None),
+        (3, EXPLORATION, NEW_ARTIST),
+    ]
+    assert ranked.rule_counts["discovery"] == 1
+
+
+def test_the_exploration_slot_is_filled_by_the_ranked_list_when_the_policy_gives_nothing() -> None:
+    facts = facts_of([0, 1, 2])
+    case = Case(np.array([0.9, 0.8, 0.7]), facts, RerankConfig(size=3), "nothing")
+    assert [(p.index, p.slot) for p in case.run().picks] == [(0, RANKED), (1, RANKED), (2, RANKED)]
+
+
+# --- where a slot bypasses the caps -------------------------------------------------------
+
+
+def test_a_discovery_pick_keeps_the_caps_or_counts_them_relaxed() -> None:
+    # One track a genre: c1 keeps the cap, c2 (the only new artist) shares c0's genre.
+    facts = facts_of([0, 1, 2], genres=[[0], [1], [0]], new_artist=[False, False, True])
+    config = RerankConfig(size=2, max_per_genre=1, mmr_lambda=1.0)
+    ranked = rerank(np.array([0.9, 0.8, 0.1]), facts, config)
+    genres = Counter(int(g) for g in facts.genres[picked(ranked), 0])
+    assert max(genres.values()) <= 1 or ranked.rule_counts["caps_relaxed"] > 0, (
+        ranked.picks,
+        ranked.rule_counts,
+    )
+
+
+def test_an_exploration_pick_keeps_the_caps_or_counts_them_relaxed() -> None:
+    # One track an artist, and only a0's are left after the first pick.
+    facts = facts_of([0, 0, 0])
+    case = Case(np.array([0.9, 0.8, 0.7]), facts, RerankConfig(size=2, max_per_artist=1), TASTE)
+    ranked = case.run()
+    artists = Counter(int(a) for a in facts.artist[picked(ranked)])
+    assert max(artists.values()) <= 1 or ranked.rule_counts["caps_relaxed"] > 0, (
+        ranked.picks,
+        ranked.rule_counts,
+    )
+
+
+def test_a_one_item_list_with_an_exploration_slot_holds_one_item() -> None:
+    # A discovery slot is due (c1 is by a new artist) and the policy draws the taste arm.
+    facts = facts_of([0, 1], new_artist=[False, True])
+    case = Case(np.array([0.9, 0.1]), facts, RerankConfig(size=1), TASTE)
+    assert len(case.run().picks) == 1, case.run().picks
