@@ -159,7 +159,8 @@ class Settings:
     )
     learning: str = _doc(
         "on: workers send training examples, keep each user's taste vector and rank "
-        "with the latest snapshot; off: popularity lists only",
+        "with the latest snapshot; off: lists from trending, editorial and the user's own "
+        "artists, under the same re-ranking rules",
         default="on",
         choices=("on", "off"),
     )

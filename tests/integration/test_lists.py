@@ -365,3 +365,23 @@ def test_a_morning_editorial_set_reaches_the_list(world: World) -> None:
     assert len(picks) == world.settings.max_per_artist, picks  # one artist: the cap holds
     assert all("Morning in the tests" in item["reason"] for item in picks), picks
     assert lists[-1]["items"][0]["source"] == "editorial", lists[-1]  # the boost ranks first
+
+
+def test_zz_experiment(world: World) -> None:
+    user = "u-exp"
+
+    async def scenario() -> list[Any]:
+        out = []
+        async with Listener(world) as listener:
+            for track, kind in (("t12", "play"), ("t13", "save"), ("t27", "play"), ("t28", "skip")):
+                _, listed = await listener.send(user_id=user, track_id=track, type=kind)
+                s1, a1 = get_json(world.worker, f"/users/{user}/recommendations?explain=1")
+                await asyncio.sleep(1.0)
+                s2, a2 = get_json(world.worker, f"/users/{user}/recommendations?explain=1")
+                out.append((kind, track, a1["explain"]["same_as_published"], a2["explain"]["same_as_published"],
+                            [i["track_id"] for i in listed["items"]],
+                            [c["track_id"] for c in sorted(a2["explain"]["candidates"], key=lambda c: c["rank"] or 99)][:10]))
+        return out
+
+    for row in asyncio.run(scenario()):
+        print("EXP", row)
