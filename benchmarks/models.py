@@ -77,6 +77,7 @@ from online_models.engagement import (
 )
 from online_models.example import Example, build_example
 from online_models.learner import Learner, TrainingExample
+from online_models.recommender import STAGES, ListBuilder, ListRequest
 from online_models.serving import ServingModels
 from online_models.snapshot import decode_snapshot, encode_snapshot, generate_local_key
 from online_models.taste import CatalogView, TasteModel, Vector
@@ -404,6 +405,29 @@ def taste_ranking(served: ServingModels, candidates: Candidates, sizes: Sizes) -
     return {**us, "rank_500_speedup": us["rank_500_loop_us"] / us["rank_500_taste_us"]}
 
 
+def list_building(served: ServingModels, candidates: Candidates, sizes: Sizes) -> dict[str, Any]:
+    """One whole list (:class:`~online_models.recommender.ListBuilder`) for the last
+    event's user, trained models over every track: µs per stage, median of runs."""
+    trending = [
+        (t, float(len(candidates.track_ids) - i)) for i, t in enumerate(candidates.track_ids[:100])
+    ]
+    request = ListRequest(candidates.user, candidates.user_vector, candidates.ts, {}, "bench")
+    builder = ListBuilder()
+    policy = served.exploration
+    runs = [
+        builder.build(request, served, trending, policy=policy).stage_seconds
+        for _ in range(sizes.score_repeat)
+    ]
+    per_stage = {stage: 1e6 * statistics.median(run[stage] for run in runs) for stage in STAGES}
+    built = builder.build(request, served, trending, policy=policy)
+    return {
+        "list_stage_us": per_stage,
+        "list_us": sum(per_stage.values()),
+        "list_candidates": built.candidates,
+        "list_items": len(built.items),
+    }
+
+
 def measure(sizes: Sizes, reporter: Reporter) -> dict[str, Any]:
     """Every figure of the module docstring, JSON-safe."""
     reporter.phase(f"simulating {sizes.events:,} events over {sizes.tracks:,} tracks")
@@ -429,6 +453,7 @@ def measure(sizes: Sizes, reporter: Reporter) -> dict[str, Any]:
         "learner_examples_per_s": rate,
         **engagement_scoring(linear, served, candidates, sizes),
         **taste_ranking(served, candidates, sizes),
+        **list_building(served, candidates, sizes),
         **snapshot,
     }
 
@@ -468,6 +493,8 @@ def tables(result: dict[str, Any]) -> list[Table]:
             r["rank_500_speedup"],
         ),
     ]
+    building = [(f"list {stage}", f"{us:,.0f} µs") for stage, us in result["list_stage_us"].items()]
+    building.append(("whole list", f"{result['list_us']:,.0f} µs"))
     snapshot = [
         ("size", f"{result['snapshot_bytes']:,} bytes ({result['snapshot_tracks']:,} tracks)"),
         ("encode + sign", f"{result['snapshot_encode_ms']:,.2f} ms"),
@@ -481,6 +508,12 @@ def tables(result: dict[str, Any]) -> list[Table]:
             f"(µs per scoring, median of {result['score_repeat']} runs)",
             ("what", "vectorised µs", "loop µs", "speed-up"),
             scoring,
+        ),
+        (
+            f"one list of {result['list_items']} from {result['list_candidates']} candidates "
+            f"(median of {result['score_repeat']} runs)",
+            ("stage", "time"),
+            building,
         ),
         (f"the learner's snapshot after {events:,} events ({runs})", ("figure", "value"), snapshot),
     ]

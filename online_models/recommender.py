@@ -41,7 +41,7 @@ items. ``explain=True`` adds every candidate's scores per stage and its fate.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +51,13 @@ from numpy.typing import NDArray
 from features import TrackInfo, UserFeatures
 from features.editorial import EditorialSet
 from online_models.exploration import ExplorationPolicy
-from online_models.exploration_slot import fill_slot, slot_options
+from online_models.exploration_slot import NEW_ARTIST, TASTE, SlotPick, fill_slot
 from online_models.ranking import TASTE_WEIGHT, Scores, rank_in_context
 from online_models.reasons import reason_for
 from online_models.reranking import (
     DISCOVERY,
     EXPLORATION,
+    REMOVALS,
     CandidateFacts,
     Explore,
     Pick,
@@ -65,6 +66,7 @@ from online_models.reranking import (
     rerank,
 )
 from online_models.retrieval import TRENDING, Candidates, RetrievalConfig, retrieve
+from online_models.served_tracks import ServedTracks
 from online_models.serving import UNTRAINED, ServingModels
 
 #: The version of the re-ranking rules, part of every list's ``model_version``.
@@ -214,44 +216,49 @@ class ListBuilder:
         trained: bool,
     ) -> CandidateFacts:
         served, rows, config = models.served, found.rows, self.config.rerank
-        head = {track for track, _ in trending[: config.popular_head]}
         artist = served.artist[rows]
-        artist_ids = list(served.artist_index)
-        known = request.user.first_play_ms
+        known = _marked(served.artist_index, request.user.first_play_ms)
+        head = _marked(served.position, [t for t, _ in trending[: config.popular_head]])
         return CandidateFacts(
             artist=artist,
             genres=served.genres[rows],
             # Untrained vectors are arbitrary: their similarity would be noise.
             unit=served.unit_vectors[rows] if trained else np.zeros((len(rows), 1)),
-            popular=np.array([t in head for t in found.track_ids], bool).reshape(len(rows)),
-            new_artist=np.array(
-                [a >= 0 and artist_ids[a] not in known for a in artist], bool
-            ).reshape(len(rows)),
-            removed=self._removals(request, found, models.catalog),
+            popular=head[rows],
+            new_artist=(artist >= 0) & ~known[artist],  # known[-1] is never marked
+            removed=self._removals(request, served, rows),
         )
 
     def _removals(
-        self, request: ListRequest, found: Candidates, catalog: Mapping[str, TrackInfo]
+        self, request: ListRequest, served: ServedTracks, rows: NDArray[np.intp]
     ) -> list[str]:
+        """Each candidate's removal reason (:data:`~online_models.reranking.REMOVALS`)
+        or ``""``, the first that applies."""
         user, config = request.user, self.config
-        played = user.track_last_ms.keys() | user.track_liked_ms.keys()
+        heard = _marked(served.position, [*user.track_last_ms, *user.track_liked_ms])
         skip_since = request.ts_ms - config.rerank.skip_memory_s * 1000
-        skipped = {t for t, ts in user.recent_skipped().items() if ts >= skip_since}
+        skipped = [t for t, ts in user.recent_skipped().items() if ts >= skip_since]
         clean = config.explicit_filter or request.context.get("explicit_filter") is True
+        explicit = served.column("explicit")[rows] > 0 if clean else np.zeros(len(rows), bool)
+        reasons = np.select(
+            [
+                heard[rows],
+                _marked(served.position, skipped)[rows],
+                served.blocked[rows],
+                explicit,
+            ],
+            list(REMOVALS),
+            default="",
+        )
+        return [str(reason) for reason in reasons]
 
-        def removal(track_id: str) -> str:
-            info = catalog.get(track_id)
-            if track_id in played:
-                return "recently_played"
-            if track_id in skipped:
-                return "skipped"
-            if info is not None and info.blocked:
-                return "blocked"
-            if clean and info is not None and info.explicit:
-                return "explicit"
-            return ""
 
-        return [removal(track_id) for track_id in found.track_ids]
+def _marked(index: Mapping[str, int], keys: Iterable[str]) -> NDArray[np.bool_]:
+    """A flag per position of ``index`` (one more, always False, for ``-1``): set at
+    the positions of ``keys`` (keys ``index`` lacks are left out)."""
+    marked = np.zeros(len(index) + 1, bool)
+    marked[[index[k] for k in keys if k in index]] = True
+    return marked
 
 
 def _explorer(
@@ -261,19 +268,21 @@ def _explorer(
     scores: Scores,
     facts: CandidateFacts,
 ) -> Explore:
-    """The exploration slot's chooser: the policy draws an arm among the free candidates."""
-    ids, blended = found.track_ids, scores.blended
-    trend_order = [i for i, source in enumerate(found.sources) if source == TRENDING]
+    """The exploration slot's chooser: the policy draws an arm among the free candidates
+    (:mod:`online_models.exploration_slot`)."""
+    blended, ids = scores.blended, found.track_ids
+    trending = np.array([source == TRENDING for source in found.sources], bool)
 
     def explore(free: NDArray[np.bool_]) -> tuple[int, str] | None:
-        order = np.flatnonzero(free)
-        order = order[np.argsort(-blended[order], kind="stable")]
-        new = {ids[i] for i in order if facts.new_artist[i]}
-        options = slot_options(
-            [(ids[i], float(blended[i])) for i in order],
-            [ids[i] for i in trend_order if free[i]],
-            new.__contains__,
-        )
+        options = {}
+        for arm, pool in ((TASTE, free), (NEW_ARTIST, free & facts.new_artist)):
+            if pool.any():
+                at = int(np.argmax(np.where(pool, blended, -np.inf)))
+                options[arm] = SlotPick(arm, ids[at], float(blended[at]))
+        in_trend_order = np.flatnonzero(free & trending)  # retrieval kept their order
+        if len(in_trend_order):
+            at = int(in_trend_order[0])
+            options[TRENDING] = SlotPick(TRENDING, ids[at], float(blended[at]))
         pick = fill_slot(policy, options, request.draw_key)
         return None if pick is None else (found.index(pick.track_id), pick.arm)
 
@@ -332,7 +341,7 @@ def _explain(
             {
                 "track_id": track_id,
                 "source": found.sources[i],
-                "retrieval": round(found.retrieval_scores[i], 6),
+                "retrieval": round(float(found.retrieval_scores[i]), 6),
                 "taste": round(float(scores.taste[i]), 6),
                 "engagement": round(float(scores.engagement[i]), 6),
                 "boost": round(float(scores.boost[i]), 6),

@@ -162,11 +162,12 @@ def rerank(
     reserved = int(explore is not None) + int(discovery_due)
     state.fill(config.size - reserved)
     if explore is not None and len(state.result.picks) < config.size:
-        free = state.free(with_caps=True)
-        pick = explore(free if free.any() else state.free(with_caps=False))
+        free = state.loosest(state.open)
+        pick = None if free is None else explore(free)
         if pick is not None:
             state.take(pick[0], EXPLORATION, pick[1])
-    if discovery_due and not facts.new_artist[[p.index for p in state.result.picks]].any():
+    has_new = facts.new_artist[[p.index for p in state.result.picks]].any()
+    if discovery_due and not has_new and len(state.result.picks) < config.size:
         state.discover()
     state.fill(config.size)
     explored = [p for p in state.result.picks if p.slot == EXPLORATION]
@@ -175,93 +176,105 @@ def rerank(
 
 
 class _Selection:
-    """The greedy selection's running state: chosen items, caps, similarities."""
+    """The greedy selection's running state: open candidates, caps, similarities."""
 
     def __init__(self, scores: NDArray[np.float64], facts: CandidateFacts, config: RerankConfig):
         n = len(scores)
         self.scores, self.facts, self.config = scores, facts, config
-        self.kept = np.array([not reason for reason in facts.removed], bool).reshape(n)
-        self.chosen = np.zeros(n, bool)
+        #: not removed and not chosen yet
+        self.open = np.array([not reason for reason in facts.removed], bool).reshape(n)
         self.capped = {rule: np.zeros(n, bool) for rule in RELAXED_FIRST}
-        self.max_similarity = np.zeros(n)
+        self.any_cap = np.zeros(n, bool)
+        self.relevance = config.mmr_lambda * scores
+        #: ``(1 - mmr_lambda)`` times the highest cosine to an item chosen
+        self.penalty = np.zeros(n)
         self.artists: dict[int, int] = {}
         self.genres: dict[int, int] = {}
         self.popular = 0
+        #: how many caps the last :meth:`loosest` relaxed
+        self.relaxed = 0
         if config.max_popular == 0:
-            self.capped["popular_cap"] |= facts.popular
+            self._cap("popular_cap", facts.popular)
         self.result = Reranked(mmr=np.full(n, np.nan))
 
     def free(self, with_caps: bool, relaxed: int = 0) -> NDArray[np.bool_]:
         """The candidates still open; with the caps, but the first ``relaxed`` of
         :data:`RELAXED_FIRST`."""
-        free = self.kept & ~self.chosen
-        if with_caps:
-            for rule in RELAXED_FIRST[relaxed:]:
-                free &= ~self.capped[rule]
+        if not with_caps:
+            return self.open
+        if not relaxed:
+            return self.open & ~self.any_cap
+        free = self.open.copy()
+        for rule in RELAXED_FIRST[relaxed:]:
+            free &= ~self.capped[rule]
         return free
+
+    def loosest(self, among: NDArray[np.bool_]) -> NDArray[np.bool_] | None:
+        """The candidates of ``among`` the caps allow, the caps relaxed one at a time
+        (least vital first, counted) until some are; None if ``among`` has none open."""
+        for relaxed in range(len(RELAXED_FIRST) + 1):
+            allowed = self.free(with_caps=True, relaxed=relaxed) & among
+            if allowed.any():
+                if relaxed:  # a short list helps nobody
+                    self.result.rule_counts["caps_relaxed"] += 1
+                self.relaxed = relaxed
+                return allowed
+        return None
 
     def fill(self, size: int) -> None:
         """Greedy MMR picks until the list holds ``size`` (or no candidate is left)."""
-        lam = self.config.mmr_lambda
         while len(self.result.picks) < size:
-            open_ = self.free(with_caps=False)
-            if not open_.any():
+            allowed = self.loosest(self.open)
+            if allowed is None:
                 return
-            relaxed = 0
-            allowed = self.free(with_caps=True)
-            while not allowed.any():  # a short list helps nobody: relax, least vital first
-                relaxed += 1
-                allowed = self.free(with_caps=True, relaxed=relaxed)
-            if relaxed:
-                self.result.rule_counts["caps_relaxed"] += 1
-            value = np.where(allowed, lam * self.scores - (1 - lam) * self.max_similarity, -np.inf)
+            relaxed = self.relaxed
+            value = np.where(allowed, self.relevance - self.penalty, -np.inf)
             at = int(np.argmax(value))
-            self._count_change(at, open_, relaxed)
+            self._count_change(at, relaxed)
             self.result.mmr[at] = value[at]
             self.take(at, RANKED)
 
-    def _count_change(self, at: int, open_: NDArray[np.bool_], relaxed: int) -> None:
+    def _count_change(self, at: int, relaxed: int) -> None:
         """Which rule, if any, kept the best-scoring open candidate out of this slot."""
-        best = int(np.argmax(np.where(open_, self.scores, -np.inf)))
+        best = int(np.argmax(np.where(self.open, self.scores, -np.inf)))
         if best == at:
             return
         blocking = next((rule for rule in RELAXED_FIRST[relaxed:] if self.capped[rule][best]), None)
-        if blocking is None:
-            self.result.rule_counts["mmr"] += 1
-        else:
-            self.result.rule_counts[blocking] += 1
+        self.result.rule_counts[blocking or "mmr"] += 1
 
     def discover(self) -> None:
         """The discovery slot: the best new-artist candidate, within the caps if any is."""
-        new = self.facts.new_artist
-        for with_caps in (True, False):
-            pool = self.free(with_caps) & new
-            if pool.any():
-                self.take(int(np.argmax(np.where(pool, self.scores, -np.inf))), DISCOVERY)
-                self.result.rule_counts["discovery"] += 1
-                return
+        pool = self.loosest(self.facts.new_artist)
+        if pool is not None:
+            self.take(int(np.argmax(np.where(pool, self.scores, -np.inf))), DISCOVERY)
+            self.result.rule_counts["discovery"] += 1
 
     def take(self, at: int, slot: str, arm: str | None = None) -> None:
         facts, config = self.facts, self.config
-        self.chosen[at] = True
+        self.open[at] = False
         self.result.picks.append(Pick(at, slot, arm))
         if slot == EXPLORATION and arm == NEW_ARTIST:
             self.result.rule_counts["discovery"] += 1
-        self.max_similarity = np.maximum(self.max_similarity, facts.unit @ facts.unit[at])
+        similarity = (1.0 - config.mmr_lambda) * (facts.unit @ facts.unit[at])
+        np.maximum(self.penalty, similarity, out=self.penalty)
         artist = int(facts.artist[at])
         if artist >= 0:
             self.artists[artist] = self.artists.get(artist, 0) + 1
-            if self.artists[artist] >= config.max_per_artist:
-                self.capped["artist_cap"] |= facts.artist == artist
+            if self.artists[artist] == config.max_per_artist:
+                self._cap("artist_cap", facts.artist == artist)
         for genre in facts.genres[at]:
             if genre >= 0:
-                self.genres[int(genre)] = self.genres.get(int(genre), 0) + 1
-                if self.genres[int(genre)] >= config.max_per_genre:
-                    self.capped["genre_cap"] |= (facts.genres == genre).any(axis=1)
+                count = self.genres[int(genre)] = self.genres.get(int(genre), 0) + 1
+                if count == config.max_per_genre:
+                    self._cap("genre_cap", (facts.genres == genre).any(axis=1))
         if facts.popular[at]:
             self.popular += 1
-        if self.popular >= config.max_popular:
-            self.capped["popular_cap"] |= facts.popular
+            if self.popular == config.max_popular:
+                self._cap("popular_cap", facts.popular)
+
+    def _cap(self, rule: str, reached: NDArray[np.bool_]) -> None:
+        self.capped[rule] |= reached
+        self.any_cap |= reached
 
 
 __all__ = [

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -104,23 +104,14 @@ class Candidates:
     boost, taste logit, trend value).
     """
 
-    track_ids: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    seeds: list[str | EditorialSet | None] = field(default_factory=list)
-    retrieval_scores: list[float] = field(default_factory=list)
-    rows: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
-    _position: dict[str, int] = field(default_factory=dict)
+    track_ids: list[str]
+    rows: NDArray[np.intp]
+    sources: list[str]
+    seeds: list[str | EditorialSet | None]
+    retrieval_scores: NDArray[np.float64]
 
-    def offer(
-        self, track_id: str, source: str, seed: str | EditorialSet | None, score: float
-    ) -> None:
-        """Add a candidate, unless an earlier source proposed it already."""
-        if track_id not in self._position:
-            self._position[track_id] = len(self.track_ids)
-            self.track_ids.append(track_id)
-            self.sources.append(source)
-            self.seeds.append(seed)
-            self.retrieval_scores.append(score)
+    def __post_init__(self) -> None:
+        self._position = {track_id: i for i, track_id in enumerate(self.track_ids)}
 
     def __len__(self) -> int:
         return len(self.track_ids)
@@ -131,6 +122,48 @@ class Candidates:
     def index(self, track_id: str) -> int:
         """The position of a candidate (``KeyError`` if it is not one)."""
         return self._position[track_id]
+
+
+class _Proposals:
+    """Each source's rows, in order of precedence, merged at the end (vectorised)."""
+
+    def __init__(self) -> None:
+        self.rows: list[NDArray[np.intp]] = []
+        self.sources: list[str] = []
+        self.seeds: list[list[str | EditorialSet | None]] = []
+        self.scores: list[NDArray[np.float64]] = []
+
+    def add(
+        self,
+        rows: NDArray[np.intp],
+        source: str,
+        seeds: list[str | EditorialSet | None],
+        scores: NDArray[np.float64],
+    ) -> None:
+        if len(rows):
+            self.rows.append(rows)
+            self.sources.append(source)
+            self.seeds.append(seeds)
+            self.scores.append(scores)
+
+    def merged(self, served: ServedTracks) -> Candidates:
+        """One candidate per row, keeping the first source that proposed it."""
+        if not self.rows:
+            empty = np.empty(0, np.intp)
+            return Candidates([], empty, [], [], np.empty(0))
+        rows = np.concatenate(self.rows)
+        _, first = np.unique(rows, return_index=True)
+        first.sort()
+        sources = [s for s, r in zip(self.sources, self.rows, strict=True) for _ in range(len(r))]
+        seeds = [seed for batch in self.seeds for seed in batch]
+        ids = served.track_ids
+        return Candidates(
+            [ids[r] for r in rows[first]],
+            rows[first],
+            [sources[i] for i in first],
+            [seeds[i] for i in first],
+            np.concatenate(self.scores)[first],
+        )
 
 
 def retrieve(
@@ -148,59 +181,49 @@ def retrieve(
     More editorial picks than ``config.editorial`` are taken from a place ``draw_key``
     (the triggering event's id) decides, so lists share the editors' exposure."""
     config = config or RetrievalConfig()
-    found = Candidates()
+    found = _Proposals()
     if user_vector is not None:
         _similar(found, user, served, config)
     _liked_artists(found, user, served, ts_ms, config)
-    for track_id, editorial_set in _rotated(editorial, config.editorial, draw_key):
-        found.offer(track_id, EDITORIAL, editorial_set, editorial_set.boost)
-    if user_vector is not None:
-        _by_taste(found, user_vector, served, config.taste)
-    for track_id, value in trending:
-        found.offer(track_id, TRENDING, None, value)
-    found.rows = served.rows(found.track_ids)
-    return found
+    picks = _rotated(editorial, config.editorial, draw_key)
+    if picks:
+        sets: list[str | EditorialSet | None] = [s for _, s in picks]
+        boosts = np.array([s.boost for _, s in picks])
+        found.add(served.rows([t for t, _ in picks]), EDITORIAL, sets, boosts)
+    if user_vector is not None and config.taste:
+        logits = served.vectors @ np.asarray(user_vector, np.float64) + served.bias
+        best = _top(logits, config.taste)
+        found.add(best, TASTE, [None] * len(best), logits[best])
+    if trending:
+        values = np.array([value for _, value in trending])
+        found.add(served.rows([t for t, _ in trending]), TRENDING, [None] * len(trending), values)
+    return found.merged(served)
 
 
 def _similar(
-    found: Candidates, user: UserFeatures, served: ServedTracks, config: RetrievalConfig
+    found: _Proposals, user: UserFeatures, served: ServedTracks, config: RetrievalConfig
 ) -> None:
-    seeds = [t for t in list(user.recent_liked())[: config.similar_seeds] if t in served.position]
-    if not seeds or not config.similar_per_seed:
+    position = served.position
+    seeds = [t for t in list(user.recent_liked())[: config.similar_seeds] if t in position]
+    if not config.similar_per_seed:
         return
     unit = served.unit_vectors
-    cosines = unit[served.rows(seeds)] @ unit.T  # one row of cosines per seed
-    cosines[:, served.rows(seeds)] = -np.inf  # a liked track is not its own neighbour
-    ids = served.track_ids
-    for seed, row in zip(seeds, cosines, strict=True):
-        for at in _top(row, config.similar_per_seed):
-            if row[at] > 0.0:
-                found.offer(ids[at], SIMILAR, seed, float(row[at]))
+    for seed in seeds:
+        row = position[seed]
+        near = served.neighbours(row, config.similar_per_seed)
+        found.add(near, SIMILAR, [seed] * len(near), unit[near] @ unit[row])
 
 
 def _liked_artists(
-    found: Candidates, user: UserFeatures, served: ServedTracks, ts_ms: int, config: RetrievalConfig
+    found: _Proposals, user: UserFeatures, served: ServedTracks, ts_ms: int, config: RetrievalConfig
 ) -> None:
     if not config.per_artist:
         return
     popularity = served.column("t_popularity_log")
-    ids = served.track_ids
     for artist, weight in user.artists.top(ts_ms, config.liked_artists):
         rows = served.rows_of_artist(artist)
         best = rows[np.argsort(-popularity[rows], kind="stable")[: config.per_artist]]
-        for at in best:
-            found.offer(ids[at], LIKED_ARTIST, artist, float(weight))
-
-
-def _by_taste(
-    found: Candidates, user_vector: NDArray[np.float64], served: ServedTracks, n: int
-) -> None:
-    if not n:
-        return
-    logits = served.vectors @ np.asarray(user_vector, np.float64) + served.bias
-    ids = served.track_ids
-    for at in _top(logits, n):
-        found.offer(ids[at], TASTE, None, float(logits[at]))
+        found.add(best, LIKED_ARTIST, [artist] * len(best), np.full(len(best), float(weight)))
 
 
 def _rotated(

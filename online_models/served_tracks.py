@@ -16,9 +16,11 @@ served snapshot or the catalog knows:
 A list of candidates becomes one index array (:meth:`ServedTracks.rows`) and
 every per-track quantity a gather. A track met later gets its row at once.
 
-Memory bound: per track, ``k + 1`` floats of taste, one float per track feature,
-one int for its artist and one per genre of the track with the most; the catalog
-bounds the tracks.
+Memory bound: per track, ``k + 1`` floats of taste (and ``k`` of unit vector),
+one float per track feature, one int for its artist and one per genre of the
+track with the most, a flag, and (once asked for) its nearest neighbours; the
+catalog bounds the tracks. Neighbours are kept while the snapshot serves; a
+track added later is nobody's neighbour until the next snapshot.
 
 >>> from features import TrackInfo
 >>> from online_models.taste import TasteModel
@@ -94,7 +96,10 @@ class ServedTracks:
         self._values = _Rows(len(TRACK_FEATURES), np.float64)
         self._artist = _Rows(1, np.intp, -1)
         self._genres = _Rows(1, np.intp, -1)
+        self._blocked = _Rows(1, np.bool_, False)
         self._unit: NDArray[np.float64] | None = None
+        #: per row, its nearest rows by cosine, best first (:meth:`neighbours`)
+        self._neighbours: dict[int, NDArray[np.intp]] = {}
         self._add(list(dict.fromkeys((*taste.tracks.index, *catalog))))
 
     def row(self, track_id: str) -> int:
@@ -140,6 +145,26 @@ class ServedTracks:
             self._unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         return self._unit
 
+    @property
+    def blocked(self) -> NDArray[np.bool_]:
+        """The catalog's ``blocked`` flag (blocked or unsafe) of every row."""
+        return self._blocked.view[:, 0]
+
+    def neighbours(self, row: int, n: int) -> NDArray[np.intp]:
+        """The ``n`` rows nearest to ``row`` by cosine, best first, ``row`` itself left
+        out; computed once per row and kept (at most ``n`` ints a track)."""
+        kept = self._neighbours.get(row)
+        if kept is None or len(kept) < n:
+            cosines = self.unit_vectors @ self.unit_vectors[row]
+            cosines[row] = -np.inf
+            count = min(n, len(cosines) - 1)
+            if count <= 0:
+                return np.empty(0, np.intp)
+            top = np.argpartition(cosines, -count)[-count:]
+            kept = top[np.lexsort((top, -cosines[top]))]
+            self._neighbours[row] = kept = kept[cosines[kept] > 0.0]
+        return kept[:n]
+
     def rows_of_artist(self, artist_id: str) -> NDArray[np.intp]:
         """The rows of the artist's tracks (none for an artist the catalog does not name)."""
         at = self.artist_index.get(artist_id)
@@ -156,10 +181,12 @@ class ServedTracks:
         if at is None:
             self._add([track_id])
             return
-        vectors, bias, values, artist, genres = self._rows_of([track_id])
+        vectors, bias, values, artist, genres, blocked = self._rows_of([track_id])
         self._vectors.data[at], self._bias.data[at] = vectors[0], bias[0]
         self._values.data[at], self._artist.data[at] = values[0], artist[0]
+        self._blocked.data[at] = blocked[0]
         self._unit = None
+        self._neighbours.clear()
         self._genres.widen(genres.shape[1])
         self._genres.data[at] = -1
         self._genres.data[at, : genres.shape[1]] = genres[0]
@@ -172,7 +199,8 @@ class ServedTracks:
         for track_id in track_ids:
             self.position[track_id] = len(self.position)
         self.track_ids.extend(track_ids)
-        vectors, bias, values, artist, genres = self._rows_of(track_ids)
+        vectors, bias, values, artist, genres, blocked = self._rows_of(track_ids)
+        self._blocked.extend(blocked)
         self._vectors.extend(vectors)
         self._bias.extend(bias)
         self._values.extend(values)
@@ -182,9 +210,10 @@ class ServedTracks:
 
     def _rows_of(self, track_ids: list[str]) -> tuple[NDArray[Any], ...]:
         """The rows of ``track_ids``: taste vectors, biases, feature values, artist
-        indices, and genre indices padded with ``-1`` (each a 2-D array)."""
+        indices, genre indices padded with ``-1``, and blocked flags (each 2-D)."""
         taste = self.taste
-        indices = [self._indices(self.catalog.get(t)) for t in track_ids]
+        infos = [self.catalog.get(t) for t in track_ids]
+        indices = [self._indices(info) for info in infos]
         genres = np.full((len(indices), max(1, *(len(g) for _, g in indices))), -1, np.intp)
         for i, (_, genre_rows) in enumerate(indices):
             genres[i, : len(genre_rows)] = genre_rows
@@ -194,6 +223,7 @@ class ServedTracks:
             np.array([self._values_of(t) for t in track_ids], dtype=np.float64),
             np.array([[artist] for artist, _ in indices], dtype=np.intp),
             genres,
+            np.array([[bool(info and info.blocked)] for info in infos], dtype=np.bool_),
         )
 
     def _values_of(self, track_id: str) -> list[float]:

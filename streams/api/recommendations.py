@@ -11,8 +11,9 @@ state with the models served now, for the same triggering event, with every
 candidate's scores per stage (retrieval, taste, engagement, boost, blended
 score, MMR) and its fate (its slot, ``removed: <rule>`` or ``not chosen``).
 ``explain.same_as_published`` says whether the rebuilt list equals the
-published one; it differs when a newer snapshot arrived since, or a later
-event of the user went by without a new list.
+published one; it differs when a newer snapshot arrived since, a later event
+of the user went by without a new list, or the trending ranking moved (the
+list's own event reaches it about a publish interval later).
 """
 
 from __future__ import annotations

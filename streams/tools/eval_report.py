@@ -5,7 +5,8 @@
 - ``report.json``: the whole report, as ``tunestream evaluate --json`` prints it;
 - ``report.md``: what was replayed, the engagement and ranking tables (the same
   rows as the terminal's, :func:`streams.tools.evaluate.report_tables`), the taste
-  model's hit-rate as a multiple of the baselines', and the plots;
+  model's hit-rate as a multiple of the baselines', the published lists' table
+  (when the report has a ``lists`` section), and the plots;
 - ``curve.csv``: the figures over the replay, one row per point of the curve;
 - with matplotlib (``pip install 'tunestream[report]'``), four PNG plots:
   ``engagement_auc.png``, ``engagement_log_loss.png``, ``ranking_hit_rate.png``
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from features.errors import TunestreamError
 from online_models.evaluation import POPULARITY_ONLY
+from streams.tools.console import Table
 from streams.tools.evaluate import report_tables
 
 if TYPE_CHECKING:
@@ -117,7 +119,7 @@ def write_report(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
 def markdown(report: Mapping[str, Any], plots: Sequence[str] | None) -> str:
     """The Markdown report; ``plots`` are the PNG file names to link, None or empty
     when matplotlib was missing."""
-    engagement, ranking = report_tables(report)
+    engagement, ranking, *lists = report_tables(report)
     window = report.get("curve_window")
     lines = [
         "# tunestream evaluate: prequential replay",
@@ -142,6 +144,7 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str] | None) -> str:
         markdown_table(ranking[1], ranking[2]),
         "",
         *_multiples_sentence(report),
+        *(_lists_section(report, lists[0]) if lists else []),
         "## Over the replay",
         "",
         f"Each point covers the last {window:,} events (for the rankers, the sampled "
@@ -296,6 +299,29 @@ def _multiples_sentence(report: Mapping[str, Any]) -> list[str]:
         f"**{_times(multiples.get('BiasedMF'))}** River BiasedMF's",
     ]
     return [f"The taste model's {_display(key)} is {' and '.join(parts)}.", ""]
+
+
+def _lists_section(report: Mapping[str, Any], table: Table) -> list[str]:
+    """The published lists: how they were sampled, what each figure means, the table."""
+    lists = report["lists"]
+    size = lists["size"]
+    return [
+        "## Published lists",
+        "",
+        f"Just before each of {lists['lists_made']:,} positive events (one in "
+        f"{lists['sample_every']:,}, after the first {lists['warmup_events']:,} events, which "
+        f"only train), each policy built the list of {size} it would have shown the user, "
+        "from what it knew then. Hit-rate and NDCG: was the event's track in the list, and "
+        "how high. *Not recent*: the same over the events whose track the user had not "
+        f"played or liked recently ({_percent(lists['repeat_share'])} had), which the list "
+        "builder leaves out of every list. Coverage: distinct tracks shown / catalogue. "
+        "Artists and genres per list: intra-list diversity. Artist Gini: how concentrated "
+        "the exposure of the catalogue's artists is (0 even, towards 1 a few artists). "
+        "Discovery: items by an artist new to the user.",
+        "",
+        markdown_table(table[1], table[2]),
+        "",
+    ]
 
 
 def _hit_rate_key(ranking: Mapping[str, Any]) -> str:

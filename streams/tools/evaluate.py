@@ -10,10 +10,22 @@ NDCG@10 on the next positive event, against random, popularity and River's
 ``curve``, about :data:`CURVE_POINTS` points whatever the log's length), which
 :mod:`streams.tools.eval_report` draws.
 
+Its ``lists`` section scores the lists each policy would have published
+(:mod:`online_models.list_evaluation`): random, popularity, BiasedMF, the list
+builder, and the list builder without its re-ranking rules, on the same sampled
+positive events. The first :data:`LIST_WARMUP_SHARE` of the events only train;
+after them at most ``list_samples`` positive events are listed, evenly spaced
+(every n-th positive: :func:`~online_models.list_evaluation.sample_every`), so
+the sample spans the rest of the replay. ``list_samples=0`` leaves the section out.
+
 >>> rows = engagement_rows({"engagement": {"logistic": {"roc_auc": 0.78, "log_loss": 0.42,
 ...     "ece": 0.01, "us_per_event": 17.0}}})
 >>> rows[0]
 ('logistic', '0.780', '0.420', '0.010', '17.0')
+>>> list_rows({"lists": {"policies": {"tunestream": {"hit_rate_at_10": 0.09, "ndcg_at_10": 0.05,
+...     "coverage": 0.25, "distinct_artists": 9.3, "distinct_genres": 8.2, "artist_gini": 0.86,
+...     "discovery_share": 0.62, "lists": 1817, "hit_rate_at_10_not_recent": 0.1}}}})[0]
+('tunestream', '0.090', '0.100', '0.050', '0.250', '9.3', '8.2', '0.860', '0.620', '1,817')
 """
 
 from __future__ import annotations
@@ -25,6 +37,12 @@ from typing import Any, TextIO
 from features import TrackInfo
 from online_models.engagement import CANDIDATES
 from online_models.evaluation import PrequentialReplay
+from online_models.list_evaluation import (
+    ListEvalConfig,
+    ListReplay,
+    count_positives,
+    sample_every,
+)
 from streams.contracts.events import Event
 from streams.tools.console import Reporter, Table, write_tables
 from streams.tools.loaders import load
@@ -39,6 +57,10 @@ SIMULATED_ARTISTS = 300
 _PROGRESS_EVERY = 1_000
 #: Points on the curve of a replay (plus one at its last event when that is not on one).
 CURVE_POINTS = 40
+#: Positive events whose lists are scored, at most (each costs a few ms).
+LIST_SAMPLES = 2_000
+#: The share of the events that only train before any list is scored.
+LIST_WARMUP_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,8 @@ class EvaluateOptions:
     seed: int = 5
     models: Sequence[str] = tuple(CANDIDATES)
     hit_every: int = 10
+    #: positive events whose published lists are scored, at most; 0: none
+    list_samples: int = LIST_SAMPLES
 
 
 def events_and_catalog(options: EvaluateOptions) -> tuple[list[Event], dict[str, TrackInfo], str]:
@@ -87,12 +111,31 @@ def evaluate(options: EvaluateOptions, reporter: Reporter | None = None) -> dict
         hit_every=options.hit_every,
         curve_every=curve_every(len(events)),
     )
+    lists = list_replay(events, catalog, options.list_samples)
     for done, event in enumerate(events, 1):
         run.process(event)
+        if lists is not None:
+            lists.process(event)
         if done % _PROGRESS_EVERY == 0:
             reporter.progress(f"{done:,} / {len(events):,} events")
     reporter.done()
-    return {"source": about, **run.report()}
+    report = {"source": about, **run.report()}
+    if lists is not None:
+        report["lists"] = lists.report()
+    return report
+
+
+def list_replay(
+    events: Sequence[Event], catalog: dict[str, TrackInfo], samples: int
+) -> ListReplay | None:
+    """The list evaluation of ``events``: after :data:`LIST_WARMUP_SHARE` of them, at
+    most ``samples`` positive events, evenly spaced; None when ``samples`` is 0."""
+    if samples <= 0:
+        return None
+    warmup = int(len(events) * LIST_WARMUP_SHARE)
+    stride = sample_every(count_positives(events, catalog, warmup), samples)
+    config = ListEvalConfig(warmup_events=warmup, sample_every=stride, max_lists=samples)
+    return ListReplay(catalog, config)
 
 
 def curve_every(n_events: int) -> int:
@@ -130,11 +173,51 @@ def ranking_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
+#: The list table's columns: (header, figure, digits).
+LIST_COLUMNS = (
+    ("hit-rate@10", "hit_rate_at_10", 3),
+    ("hit-rate@10 not recent", "hit_rate_at_10_not_recent", 3),
+    ("NDCG@10", "ndcg_at_10", 3),
+    ("coverage", "coverage", 3),
+    ("artists / list", "distinct_artists", 1),
+    ("genres / list", "distinct_genres", 1),
+    ("artist Gini", "artist_gini", 3),
+    ("discovery", "discovery_share", 3),
+)
+
+
+def list_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """``(policy, *LIST_COLUMNS figures, lists)`` rows of the ``lists`` section."""
+    return [
+        (
+            name,
+            *(_fixed(f.get(key), digits) for _, key, digits in LIST_COLUMNS),
+            f"{f['lists']:,}",
+        )
+        for name, f in report["lists"]["policies"].items()
+    ]
+
+
+def list_title(report: Mapping[str, Any]) -> str:
+    """What the list table measured: which events, how many."""
+    lists = report["lists"]
+    return (
+        f"published lists, just before {lists['lists_made']:,} positive events (1 in "
+        f"{lists['sample_every']:,} after the first {lists['warmup_events']:,} events; "
+        f"{_share(lists['repeat_share'])} of them repeat a track played recently)"
+    )
+
+
 def report_tables(report: Mapping[str, Any]) -> list[Table]:
-    """The two tables, as ``(title, headers, rows)``: engagement candidates, then taste
-    rankers (printed by :func:`print_report`, written in Markdown by the report)."""
+    """The tables, as ``(title, headers, rows)``: engagement candidates, taste rankers
+    and, when the report has them, the published lists (printed by :func:`print_report`,
+    written in Markdown by the report)."""
     first: Mapping[str, Any] = next(iter(report["ranking"].values()), {})
     metric_names = [key for key in first if key != "events_ranked"]
+    lists: list[Table] = []
+    if "lists" in report:
+        headers = ("policy", *(header for header, _, _ in LIST_COLUMNS), "lists")
+        lists.append((list_title(report), headers, list_rows(report)))
     return [
         (
             f"engagement models, prequential over {report['events']:,} events of the "
@@ -147,11 +230,12 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
             ("ranker", *metric_names, "events ranked"),
             ranking_rows(report),
         ),
+        *lists,
     ]
 
 
 def print_report(report: Mapping[str, Any], out: TextIO) -> None:
-    """The two tables: engagement candidates, then taste rankers."""
+    """The tables: engagement candidates, taste rankers, then the published lists."""
     write_tables(report_tables(report), out)
 
 

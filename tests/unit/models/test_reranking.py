@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -31,7 +31,7 @@ from online_models.reranking import (
 )
 
 GENRE_WIDTH = 2
-PROPERTY = settings(max_examples=150, deadline=None)
+PROPERTY = settings(max_examples=200, deadline=None, database=None)
 
 
 @dataclass(frozen=True)
@@ -98,28 +98,28 @@ def cases(
         [None, TASTE, NEW_ARTIST, "nothing"]
     ),
 ) -> Case:
-    """Up to 30 candidates of 6 artists (or unknown) and 5 genres, scores on a coarse
-    grid (ties happen), and any valid config."""
+    """Up to 30 candidates and any valid config. Hypothesis draws the shape (how many
+    candidates, artists and genres, how often a flag or a removal is set); a generator
+    it seeds draws the columns, which keeps an example cheap. Scores lie on a coarse
+    grid, so ties happen; artist ``-1`` is "unknown"."""
     n = draw(st.integers(0, 30))
-    each = st.lists
-    scores = draw(each(st.integers(0, 20), min_size=n, max_size=n))
-    artist = draw(each(st.integers(-1, 5), min_size=n, max_size=n))
-    genres = draw(
-        each(each(st.integers(0, 4), max_size=GENRE_WIDTH, unique=True), min_size=n, max_size=n)
-    )
-    raw_unit = np.array(
-        draw(each(each(st.integers(-2, 2), min_size=3, max_size=3), min_size=n, max_size=n)),
-        np.float64,
-    ).reshape(n, 3)
+    artists, genres = draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    share = st.sampled_from([0.0, 0.1, 0.3, 0.6, 1.0])
+    popular, new, removed = draw(share), draw(share), draw(share)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    genre_rows = [
+        rng.choice(genres, size=rng.integers(0, min(genres, GENRE_WIDTH) + 1), replace=False)
+        for _ in range(n)
+    ]
+    raw_unit = rng.integers(-2, 3, size=(n, 3)).astype(np.float64)
     norms = np.linalg.norm(raw_unit, axis=1, keepdims=True)
-    unit = np.divide(raw_unit, norms, out=np.zeros_like(raw_unit), where=norms > 0)
     facts = facts_of(
-        artist,
-        genres,
-        draw(each(st.booleans(), min_size=n, max_size=n)),
-        draw(each(st.booleans(), min_size=n, max_size=n)),
-        draw(each(st.sampled_from(("", "", "", *REMOVALS)), min_size=n, max_size=n)),
-        unit,
+        rng.integers(-1, artists, size=n).tolist(),
+        [row.tolist() for row in genre_rows],
+        (rng.random(n) < popular).tolist(),
+        (rng.random(n) < new).tolist(),
+        [str(rng.choice(REMOVALS)) if r < removed else "" for r in rng.random(n)],
+        np.divide(raw_unit, norms, out=np.zeros_like(raw_unit), where=norms > 0),
     )
     config = RerankConfig(
         size=draw(st.integers(1, 12)),
@@ -129,11 +129,37 @@ def cases(
         max_popular_share=draw(st.sampled_from([0.0, 0.2, 0.3, 0.5, 1.0])),
         discovery_slot=draw(st.booleans()),
     )
-    return Case(np.array(scores, np.float64) / 20, facts, config, draw(explorers))
+    scores = rng.integers(0, 21, size=n) / 20
+    return Case(scores.astype(np.float64), facts, config, draw(explorers))
 
 
 def picked(ranked: Reranked) -> list[int]:
     return [pick.index for pick in ranked.picks]
+
+
+# Small cases the properties must hold for, each pinned as an explicit example.
+#: size 2, one track a genre; c1 keeps the cap, c2 (the only new artist) shares c0's genre
+DISCOVERY_OVER_GENRE_CAP = Case(
+    np.array([0.9, 0.8, 0.1]),
+    facts_of([0, 1, 2], genres=[[0], [1], [0]], new_artist=[False, False, True]),
+    RerankConfig(size=2, max_per_genre=1, mmr_lambda=1.0),
+    None,
+)
+#: size 2, one popular track at most; c1 is not popular, c2 (the only new artist) is
+DISCOVERY_OVER_POPULAR_CAP = Case(
+    np.array([0.9, 0.8, 0.1]),
+    facts_of([0, 1, 2], popular=[True, False, True], new_artist=[False, False, True]),
+    RerankConfig(size=2, max_popular_share=0.5, mmr_lambda=1.0),
+    None,
+)
+#: size 2, one track an artist, and every candidate is a0's
+EXPLORATION_OVER_ARTIST_CAP = Case(
+    np.array([0.9, 0.8, 0.7]), facts_of([0, 0, 0]), RerankConfig(size=2, max_per_artist=1), TASTE
+)
+#: size 1, a discovery slot due (c1 is by a new artist), the policy draws the taste arm
+ONE_ITEM_WITH_EXPLORATION = Case(
+    np.array([0.9, 0.1]), facts_of([0, 1], new_artist=[False, True]), RerankConfig(size=1), TASTE
+)
 
 
 # --- invariants ------------------------------------------------------------------------
@@ -141,6 +167,8 @@ def picked(ranked: Reranked) -> list[int]:
 
 @PROPERTY
 @given(cases())
+@example(DISCOVERY_OVER_GENRE_CAP)
+@example(EXPLORATION_OVER_ARTIST_CAP)
 def test_artist_and_genre_caps_hold_whenever_enough_candidates_respect_them(case: Case) -> None:
     ranked = case.run()
     if ranked.rule_counts["caps_relaxed"] > 0:
@@ -161,6 +189,7 @@ def test_removed_candidates_never_appear(case: Case) -> None:
 
 @PROPERTY
 @given(cases())
+@example(DISCOVERY_OVER_POPULAR_CAP)
 def test_the_popular_head_takes_at_most_its_share_unless_caps_were_relaxed(case: Case) -> None:
     ranked = case.run()
     if ranked.rule_counts["caps_relaxed"] > 0:
@@ -190,6 +219,7 @@ def test_the_list_is_deterministic(case: Case) -> None:
 
 @PROPERTY
 @given(cases())
+@example(ONE_ITEM_WITH_EXPLORATION)
 def test_the_list_is_as_long_as_the_candidates_allow(case: Case) -> None:
     ranked = case.run()
     assert len(ranked.picks) == min(case.config.size, int(case.kept.sum())), ranked.picks
@@ -283,8 +313,10 @@ def test_a_genre_cap_and_the_popular_cap_each_count_the_slot_they_change() -> No
         facts_of([0, 1, 2, 3], popular=[True, True, False, False]),
         RerankConfig(size=4, max_popular_share=0.25, mmr_lambda=1.0, discovery_slot=False),
     )
-    assert picked(popular)[:3] == [0, 2, 3] and popular.rule_counts["popular_cap"] == 1
-    assert popular.rule_counts["caps_relaxed"] == 1  # the fourth slot: only t1 is left
+    # The second and third slots would have gone to c1 without the cap; the fourth
+    # has only c1 left, so the cap is relaxed for it.
+    assert picked(popular) == [0, 2, 3, 1]
+    assert popular.rule_counts["popular_cap"] == 2 and popular.rule_counts["caps_relaxed"] == 1
 
 
 def test_similarity_to_chosen_items_counts_mmr_when_it_changes_a_pick() -> None:
@@ -338,27 +370,33 @@ def test_the_exploration_slot_is_filled_by_the_ranked_list_when_the_policy_gives
     assert [(p.index, p.slot) for p in case.run().picks] == [(0, RANKED), (1, RANKED), (2, RANKED)]
 
 
-# --- where a slot bypasses the caps -------------------------------------------------------
+# --- where a slot bypasses the caps or the size ------------------------------------------
 
 
 def test_a_discovery_pick_keeps_the_caps_or_counts_them_relaxed() -> None:
-    # One track a genre: c1 keeps the cap, c2 (the only new artist) shares c0's genre.
-    facts = facts_of([0, 1, 2], genres=[[0], [1], [0]], new_artist=[False, False, True])
-    config = RerankConfig(size=2, max_per_genre=1, mmr_lambda=1.0)
-    ranked = rerank(np.array([0.9, 0.8, 0.1]), facts, config)
-    genres = Counter(int(g) for g in facts.genres[picked(ranked), 0])
+    case = DISCOVERY_OVER_GENRE_CAP
+    ranked = case.run()
+    genres = Counter(int(g) for g in case.facts.genres[picked(ranked), 0])
     assert max(genres.values()) <= 1 or ranked.rule_counts["caps_relaxed"] > 0, (
         ranked.picks,
         ranked.rule_counts,
     )
 
 
-def test_an_exploration_pick_keeps_the_caps_or_counts_them_relaxed() -> None:
-    # One track an artist, and only a0's are left after the first pick.
-    facts = facts_of([0, 0, 0])
-    case = Case(np.array([0.9, 0.8, 0.7]), facts, RerankConfig(size=2, max_per_artist=1), TASTE)
+def test_a_discovery_pick_keeps_the_popular_share_or_counts_the_caps_relaxed() -> None:
+    case = DISCOVERY_OVER_POPULAR_CAP
     ranked = case.run()
-    artists = Counter(int(a) for a in facts.artist[picked(ranked)])
+    popular = int(case.facts.popular[picked(ranked)].sum())
+    assert popular <= case.config.max_popular or ranked.rule_counts["caps_relaxed"] > 0, (
+        ranked.picks,
+        ranked.rule_counts,
+    )
+
+
+def test_an_exploration_pick_keeps_the_caps_or_counts_them_relaxed() -> None:
+    case = EXPLORATION_OVER_ARTIST_CAP
+    ranked = case.run()
+    artists = Counter(int(a) for a in case.facts.artist[picked(ranked)])
     assert max(artists.values()) <= 1 or ranked.rule_counts["caps_relaxed"] > 0, (
         ranked.picks,
         ranked.rule_counts,
@@ -366,7 +404,5 @@ def test_an_exploration_pick_keeps_the_caps_or_counts_them_relaxed() -> None:
 
 
 def test_a_one_item_list_with_an_exploration_slot_holds_one_item() -> None:
-    # A discovery slot is due (c1 is by a new artist) and the policy draws the taste arm.
-    facts = facts_of([0, 1], new_artist=[False, True])
-    case = Case(np.array([0.9, 0.1]), facts, RerankConfig(size=1), TASTE)
-    assert len(case.run().picks) == 1, case.run().picks
+    ranked = ONE_ITEM_WITH_EXPLORATION.run()
+    assert len(ranked.picks) == 1, ranked.picks
