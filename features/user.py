@@ -359,11 +359,11 @@ class UserFeatures:
         return list(_newest_first(self.track_last_ms))
 
     def recent_skipped(self) -> dict[str, int]:
-        """The ``recent_k`` tracks skipped most recently and when, newest first."""
+        """The ``feedback_k`` tracks skipped most recently and when, newest first."""
         return _newest_first(self.track_skipped_ms)
 
     def recent_liked(self) -> dict[str, int]:
-        """The ``recent_k`` tracks engaged with most recently and when, newest first."""
+        """The ``feedback_k`` tracks engaged with most recently and when, newest first."""
         return _newest_first(self.track_liked_ms)
 
     def to_state(self) -> dict[str, Any]:

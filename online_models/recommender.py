@@ -65,7 +65,13 @@ from online_models.reranking import (
     Reranked,
     rerank,
 )
-from online_models.retrieval import TRENDING, Candidates, RetrievalConfig, retrieve
+from online_models.retrieval import (
+    TRENDING,
+    Candidates,
+    NeighbourCache,
+    RetrievalConfig,
+    retrieve,
+)
 from online_models.served_tracks import ServedTracks
 from online_models.serving import UNTRAINED, ServingModels
 
@@ -146,10 +152,13 @@ class BuiltList:
 
 
 class ListBuilder:
-    """Builds lists by :class:`ListConfig`; holds no per-user state."""
+    """Builds lists by :class:`ListConfig`; holds no per-user state (only tracks'
+    neighbours, :class:`~online_models.retrieval.NeighbourCache`)."""
 
     def __init__(self, config: ListConfig | None = None) -> None:
         self.config = config or ListConfig()
+        #: the ``similar`` source's neighbours, kept across snapshots (bounded)
+        self.neighbours = NeighbourCache()
 
     def build(
         self,
@@ -176,6 +185,8 @@ class ListBuilder:
             editorial,
             config.retrieval,
             request.draw_key,
+            self.neighbours,
+            models.created_at_ms,
         )
         retrieved = clock()
         boost = np.array([s.boost if isinstance(s, EditorialSet) else 0.0 for s in found.seeds])
@@ -217,7 +228,10 @@ class ListBuilder:
     ) -> CandidateFacts:
         served, rows, config = models.served, found.rows, self.config.rerank
         artist = served.artist[rows]
-        known = _marked(served.artist_index, request.user.first_play_ms)
+        user = request.user  # an artist is known once played, or saved (the affinity)
+        known = _marked(
+            served.artist_index, [*user.first_play_ms, *user.artists.read(user.latest_ts_ms)]
+        )
         head = _marked(served.position, [t for t, _ in trending[: config.popular_head]])
         return CandidateFacts(
             artist=artist,

@@ -30,7 +30,7 @@ O(served tracks) per liked artist, O(candidates) for the rest. Memory: the
 candidates only (a few hundred rows); nothing is kept between lists.
 
 >>> from features import TrackInfo, UserFeatures
->>> from online_models.served_tracks import ServedTracks
+>>> from online_models.served_tracks import ServedTracks, top_indices
 >>> from online_models.taste import TasteModel
 >>> catalog = {t: TrackInfo(t, a, ("pop",), 200_000) for t, a in
 ...            (("t1", "a1"), ("t2", "a1"), ("t3", "a2"))}
@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 from features import UserFeatures
 from features.editorial import EditorialSet
 from online_models.exploration_slot import TASTE, TRENDING
-from online_models.served_tracks import ServedTracks
+from online_models.served_tracks import ServedTracks, top_indices
 
 SIMILAR: Final = "similar"
 LIKED_ARTIST: Final = "liked_artist"
@@ -166,6 +166,33 @@ class _Proposals:
         )
 
 
+class NeighbourCache:
+    """Each seed track's nearest tracks, kept across snapshots while fresh enough.
+
+    Finding a track's neighbours costs a product with every served vector; the
+    vectors move a little with each snapshot (every few seconds), the
+    neighbours far less. So they are kept for ``max_age_ms`` of snapshot time
+    and recomputed after. Memory bound: ``capacity`` tracks (least recently
+    computed dropped first), ``n`` track ids each.
+    """
+
+    def __init__(self, max_age_ms: int = 300_000, capacity: int = 50_000) -> None:
+        self.max_age_ms, self.capacity = max_age_ms, capacity
+        self._kept: dict[str, tuple[int, list[str]]] = {}
+
+    def rows(self, served: ServedTracks, track_id: str, n: int, models_ms: int) -> NDArray[np.intp]:
+        """The served rows of ``track_id``'s ``n`` nearest tracks, best first."""
+        kept = self._kept.get(track_id)
+        if kept is None or models_ms - kept[0] > self.max_age_ms or len(kept[1]) < n:
+            near = served.neighbours(served.position[track_id], n)
+            kept = (models_ms, [served.track_ids[r] for r in near])
+            self._kept.pop(track_id, None)
+            self._kept[track_id] = kept
+            if len(self._kept) > self.capacity:
+                del self._kept[next(iter(self._kept))]
+        return served.rows(kept[1][:n])
+
+
 def retrieve(
     user: UserFeatures,
     user_vector: NDArray[np.float64] | None,
@@ -175,15 +202,19 @@ def retrieve(
     editorial: Sequence[tuple[str, EditorialSet]],
     config: RetrievalConfig | None = None,
     draw_key: str = "",
+    neighbours: NeighbourCache | None = None,
+    models_ms: int = 0,
 ) -> Candidates:
     """Every source's candidates for ``user`` at ``ts_ms``, merged, with their served rows.
 
     More editorial picks than ``config.editorial`` are taken from a place ``draw_key``
-    (the triggering event's id) decides, so lists share the editors' exposure."""
+    (the triggering event's id) decides, so lists share the editors' exposure.
+    ``neighbours`` keeps the ``similar`` source's neighbours across calls (the
+    models made at ``models_ms``)."""
     config = config or RetrievalConfig()
     found = _Proposals()
     if user_vector is not None:
-        _similar(found, user, served, config)
+        _similar(found, user, served, config, neighbours or NeighbourCache(), models_ms)
     _liked_artists(found, user, served, ts_ms, config)
     picks = _rotated(editorial, config.editorial, draw_key)
     if picks:
@@ -192,7 +223,7 @@ def retrieve(
         found.add(served.rows([t for t, _ in picks]), EDITORIAL, sets, boosts)
     if user_vector is not None and config.taste:
         logits = served.vectors @ np.asarray(user_vector, np.float64) + served.bias
-        best = _top(logits, config.taste)
+        best = top_indices(logits, config.taste)
         found.add(best, TASTE, [None] * len(best), logits[best])
     if trending:
         values = np.array([value for _, value in trending])
@@ -201,7 +232,12 @@ def retrieve(
 
 
 def _similar(
-    found: _Proposals, user: UserFeatures, served: ServedTracks, config: RetrievalConfig
+    found: _Proposals,
+    user: UserFeatures,
+    served: ServedTracks,
+    config: RetrievalConfig,
+    neighbours: NeighbourCache,
+    models_ms: int,
 ) -> None:
     position = served.position
     seeds = [t for t in list(user.recent_liked())[: config.similar_seeds] if t in position]
@@ -209,9 +245,8 @@ def _similar(
         return
     unit = served.unit_vectors
     for seed in seeds:
-        row = position[seed]
-        near = served.neighbours(row, config.similar_per_seed)
-        found.add(near, SIMILAR, [seed] * len(near), unit[near] @ unit[row])
+        near = neighbours.rows(served, seed, config.similar_per_seed, models_ms)
+        found.add(near, SIMILAR, [seed] * len(near), unit[near] @ unit[position[seed]])
 
 
 def _liked_artists(
@@ -236,14 +271,6 @@ def _rotated(
     return [picks[(start + i) % len(picks)] for i in range(n)]
 
 
-def _top(values: NDArray[np.float64], n: int) -> NDArray[np.intp]:
-    """The indices of the ``n`` largest values, largest first (ties: lower index first)."""
-    if n < len(values):
-        part = np.argpartition(-values, n - 1)[:n]
-        return part[np.lexsort((part, -values[part]))]
-    return np.argsort(-values, kind="stable")
-
-
 __all__ = [
     "EDITORIAL",
     "LIKED_ARTIST",
@@ -252,6 +279,7 @@ __all__ = [
     "TASTE",
     "TRENDING",
     "Candidates",
+    "NeighbourCache",
     "RetrievalConfig",
     "retrieve",
 ]

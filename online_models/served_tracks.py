@@ -160,8 +160,7 @@ class ServedTracks:
             count = min(n, len(cosines) - 1)
             if count <= 0:
                 return np.empty(0, np.intp)
-            top = np.argpartition(cosines, -count)[-count:]
-            kept = top[np.lexsort((top, -cosines[top]))]
+            kept = top_indices(cosines, count)
             self._neighbours[row] = kept = kept[cosines[kept] > 0.0]
         return kept[:n]
 
@@ -240,6 +239,22 @@ class ServedTracks:
             return -1, []
         artist = _index_of(self.artist_index, info.artist_id)
         return artist, [_index_of(self.genre_index, genre) for genre in info.genres]
+
+
+def top_indices(values: NDArray[np.float64], n: int) -> NDArray[np.intp]:
+    """The indices of the ``n`` largest values, largest first; ties go to the lower
+    index (also at the cut), so the choice never depends on the sort's internals.
+
+    >>> top_indices(np.array([1.0, 3.0, 1.0, 3.0, 1.0]), 3).tolist()
+    [1, 3, 0]
+    """
+    if n >= len(values):
+        return np.argsort(-values, kind="stable")
+    cut = np.partition(values, len(values) - n)[len(values) - n]
+    above = np.flatnonzero(values > cut)
+    at_cut = np.flatnonzero(values == cut)[: n - len(above)]
+    chosen = np.concatenate((above, at_cut))
+    return chosen[np.lexsort((chosen, -values[chosen]))]
 
 
 def _index_of(index: dict[str, int], key: str) -> int:

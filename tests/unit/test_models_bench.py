@@ -18,11 +18,15 @@ import pytest
 from benchmarks import models
 from benchmarks.models import ScoresDiffer, Sizes, check_same, main, tables
 from online_models.engagement import CANDIDATES, LinearScorer
+from online_models.recommender import STAGES
 from online_models.serving import ServingModels
 from streams.tools.console import write_tables
 
 #: The keys a script may rely on, beside the per-model dict.
 FIGURES = (
+    "list_us",
+    "list_candidates",
+    "list_items",
     "events",
     "tracks",
     "engagement_examples",
@@ -64,13 +68,15 @@ def positive_finite(value: Any) -> bool:
 def test_quick_json_holds_every_figure_and_one_per_engagement_candidate(
     quick: dict[str, Any],
 ) -> None:
-    assert set(quick) == {*FIGURES, "engagement_learn_predict_us"}
+    assert set(quick) == {*FIGURES, "engagement_learn_predict_us", "list_stage_us"}
     assert set(quick["engagement_learn_predict_us"]) == set(CANDIDATES)
+    assert set(quick["list_stage_us"]) == set(STAGES)
 
 
 def test_every_figure_is_a_positive_finite_number(quick: dict[str, Any]) -> None:
     figures = {name: quick[name] for name in FIGURES}
     figures.update(quick["engagement_learn_predict_us"])
+    figures.update(quick["list_stage_us"])
     assert {name: value for name, value in figures.items() if not positive_finite(value)} == {}
 
 

@@ -91,12 +91,14 @@ def facts_of(
     )
 
 
+#: no exploration slot, or a policy standing in as :func:`explorer` says
+ANY_EXPLORER: st.SearchStrategy[str | None] = st.sampled_from([None, TASTE, NEW_ARTIST, "nothing"])
+
+
 @st.composite
 def cases(
     draw: st.DrawFn,
-    explorers: st.SearchStrategy[str | None] = st.sampled_from(
-        [None, TASTE, NEW_ARTIST, "nothing"]
-    ),
+    explorers: st.SearchStrategy[str | None] = ANY_EXPLORER,
 ) -> Case:
     """Up to 30 candidates and any valid config. Hypothesis draws the shape (how many
     candidates, artists and genres, how often a flag or a removal is set); a generator
