@@ -59,7 +59,8 @@ configuration give the same figures.
   (:class:`~online_models.list_quality.ExposureWindow`): among the artists shown
   at least once only;
 * ``discovery_share``: items whose artist the user had never played (not among
-  :attr:`features.UserFeatures.first_play_ms`) / items shown;
+  :attr:`features.UserFeatures.first_play_ms`) / items shown, by the same test
+  for every policy (the builder's own ``discovery`` flag is not used);
 * ``lists``: lists made (each policy makes one per sampled event).
 
 Recently played tracks. Both ``tunestream`` policies (and ``random``) leave out
@@ -407,16 +408,16 @@ class ListReplay:
             POPULARITY: [t for t, _ in trending[:size]],
             BIASED_MF: self._biased_mf(moment),
         }
-        for name, track_ids in chosen.items():
-            items = [self._item(t, known) for t in track_ids]
-            self.tallies[name].add(items, target, recent)
         request = ListRequest(
             moment.user, moment.vector, moment.ts_ms, moment.context, moment.draw_key
         )
         for name, builder in self.builders.items():
             policy = self.models.exploration if name == TUNESTREAM else None
             built = builder.build(request, self.models, trending, (), policy)
-            self.tallies[name].add(built.items, target, recent)
+            chosen[name] = [item.track_id for item in built.items]
+        for name, track_ids in chosen.items():  # one discovery test for every policy
+            items = [self._item(t, known) for t in track_ids]
+            self.tallies[name].add(items, target, recent)
 
     def _random(self, moment: _Moment) -> list[str]:
         n = min(len(self.track_ids), self.config.size + len(moment.played))

@@ -384,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated events when no log is given (default 20000)",
     )
     evaluate.add_argument(
+        "--list-samples",
+        type=_at_least(0),
+        default=2_000,
+        help="positive events whose published lists are scored, at most (default 2000; "
+        "0: no list evaluation)",
+    )
+    evaluate.add_argument(
         "--models",
         default=None,
         help="engagement candidates, comma-separated (default all: logistic,fm,tree)",
@@ -790,6 +797,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         catalog=args.catalog,
         simulated_events=args.events,
         models=models,
+        list_samples=args.list_samples,
     )
     try:
         report = evaluate(options)
