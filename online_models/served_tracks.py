@@ -18,9 +18,7 @@ every per-track quantity a gather. A track met later gets its row at once.
 
 Memory bound: per track, ``k + 1`` floats of taste (and ``k`` of unit vector),
 one float per track feature, one int for its artist and one per genre of the
-track with the most, a flag, and (once asked for) its nearest neighbours; the
-catalog bounds the tracks. Neighbours are kept while the snapshot serves; a
-track added later is nobody's neighbour until the next snapshot.
+track with the most, and a flag; the catalog bounds the tracks.
 
 >>> from features import TrackInfo
 >>> from online_models.taste import TasteModel
@@ -98,8 +96,6 @@ class ServedTracks:
         self._genres = _Rows(1, np.intp, -1)
         self._blocked = _Rows(1, np.bool_, False)
         self._unit: NDArray[np.float64] | None = None
-        #: per row, its nearest rows by cosine, best first (:meth:`neighbours`)
-        self._neighbours: dict[int, NDArray[np.intp]] = {}
         self._add(list(dict.fromkeys((*taste.tracks.index, *catalog))))
 
     def row(self, track_id: str) -> int:
@@ -151,18 +147,16 @@ class ServedTracks:
         return self._blocked.view[:, 0]
 
     def neighbours(self, row: int, n: int) -> NDArray[np.intp]:
-        """The ``n`` rows nearest to ``row`` by cosine, best first, ``row`` itself left
-        out; computed once per row and kept (at most ``n`` ints a track)."""
-        kept = self._neighbours.get(row)
-        if kept is None or len(kept) < n:
-            cosines = self.unit_vectors @ self.unit_vectors[row]
-            cosines[row] = -np.inf
-            count = min(n, len(cosines) - 1)
-            if count <= 0:
-                return np.empty(0, np.intp)
-            kept = top_indices(cosines, count)
-            self._neighbours[row] = kept = kept[cosines[kept] > 0.0]
-        return kept[:n]
+        """The ``n`` rows nearest to ``row`` by positive cosine, best first, ``row``
+        itself left out (one product with every row: callers keep the answer,
+        :class:`~online_models.retrieval.NeighbourCache`)."""
+        cosines = self.unit_vectors @ self.unit_vectors[row]
+        cosines[row] = -np.inf
+        count = min(n, len(cosines) - 1)
+        if count <= 0:
+            return np.empty(0, np.intp)
+        near = top_indices(cosines, count)
+        return near[cosines[near] > 0.0]
 
     def rows_of_artist(self, artist_id: str) -> NDArray[np.intp]:
         """The rows of the artist's tracks (none for an artist the catalog does not name)."""
@@ -185,7 +179,6 @@ class ServedTracks:
         self._values.data[at], self._artist.data[at] = values[0], artist[0]
         self._blocked.data[at] = blocked[0]
         self._unit = None
-        self._neighbours.clear()
         self._genres.widen(genres.shape[1])
         self._genres.data[at] = -1
         self._genres.data[at, : genres.shape[1]] = genres[0]

@@ -111,7 +111,7 @@ class PlannerConfig:
     #: where the training examples go; None: learning is off
     training_examples_topic: str | None = None
     #: trending tracks a list's retrieval takes
-    taste_candidates: int = 100
+    trending_candidates: int = 100
     #: skips in a row that refresh a list at once
     refresh_skip_streak: int = 3
     #: how lists are made (retrieval, blending, re-ranking rules)
@@ -134,7 +134,7 @@ class PlannerConfig:
             training_examples_topic=(
                 settings.training_examples_topic if settings.learning == "on" else None
             ),
-            taste_candidates=settings.trending_top_k,
+            trending_candidates=settings.trending_top_k,
             refresh_skip_streak=settings.refresh_skip_streak,
             lists=list_config(settings),
         )
@@ -204,7 +204,7 @@ class MessagePlanner:
             trending,
             editorial,
             exploring=self.exploration is not None,
-            trending_candidates=config.taste_candidates,
+            trending_candidates=config.trending_candidates,
         )
 
     def load(self, stored: bytes | None) -> UserState:

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from features.errors import TunestreamError
 from streams.settings import (
@@ -41,6 +41,10 @@ class CliError(TunestreamError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+#: What a file loader returns a list of (tracks, editorial sets).
+Loaded = TypeVar("Loaded")
 
 
 def _positive_int(text: str) -> int:
@@ -517,16 +521,21 @@ def check_can_listen(host: str, port: int) -> None:
             raise CliError(f"cannot listen on {address[0]}:{port} ({where}): {problem}")
 
 
+def _checked_file(load: Callable[[str], list[Loaded]], path: str) -> list[Loaded]:
+    """Every line of ``path`` checked by ``load`` before anything is sent; one-line errors."""
+    try:
+        return load(path)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     from features import load_catalog
     from streams.tools.publish import publish_catalog
 
-    try:
-        tracks = load_catalog(args.file)  # every line checked before anything is sent
-    except OSError as exc:
-        raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
+    tracks = _checked_file(load_catalog, args.file)
     settings = _need_broker(_settings(args))
     sent = asyncio.run(publish_catalog(settings, (t.to_record() for t in tracks)))
     print(f"published {sent} tracks to {settings.catalog_topic}", file=sys.stderr)
@@ -537,12 +546,7 @@ def cmd_editorial(args: argparse.Namespace) -> int:
     from features import load_editorial
     from streams.tools.publish import publish_editorial
 
-    try:
-        sets = load_editorial(args.file)  # every line checked before anything is sent
-    except OSError as exc:
-        raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
+    sets = _checked_file(load_editorial, args.file)
     settings = _need_broker(_settings(args))
     sent = asyncio.run(publish_editorial(settings, sets))
     print(f"published {sent} editorial sets to {settings.editorial_topic}", file=sys.stderr)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from online_models.exploration_slot import NEW_ARTIST, TASTE
+from online_models.list_evaluation import unconstrained_rerank
 from online_models.reranking import (
     DISCOVERY,
     EXPLORATION,
@@ -238,14 +239,7 @@ def test_no_candidate_is_picked_twice(case: Case) -> None:
 @given(cases(explorers=st.none()))
 def test_mmr_lambda_one_with_no_caps_ranks_by_score(case: Case) -> None:
     size = case.config.size
-    loose = RerankConfig(
-        size=size,
-        max_per_artist=size,
-        max_per_genre=size,
-        mmr_lambda=1.0,
-        max_popular_share=1.0,
-        discovery_slot=False,
-    )
+    loose = unconstrained_rerank(size)
     ranked = rerank(case.scores, case.facts, loose)
     kept = [i for i in range(len(case.scores)) if case.kept[i]]
     by_score = sorted(kept, key=lambda i: (-case.scores[i], i))  # ties: the earlier first
