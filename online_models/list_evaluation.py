@@ -65,7 +65,8 @@ configuration give the same figures.
 
 Recently played tracks. Both ``tunestream`` policies (and ``random``) leave out
 what the user played or liked recently (the list builder's
-``recently_played`` removal: the user's last 20 plays and 12 liked tracks), so
+``recently_played`` removal: among the user's last 20 plays and 12 liked tracks,
+those within ``replay_after_s``, an hour by default), so
 they can never hit a positive event that *repeats* one of those; ``popularity``
 and ``biasedmf`` keep them. The report gives the share of such events
 (``repeat_share``) and, per policy, ``hit_rate_at_10_not_recent``: the hit-rate
@@ -111,7 +112,7 @@ from features import TrackFeatures, TrackInfo, UserFeatures
 from features.event_types import engagement_label
 from online_models.learner import Learner
 from online_models.list_quality import ListItem, ShownItem, gini, list_stats
-from online_models.recommender import ListBuilder, ListConfig, ListRequest
+from online_models.recommender import ListBuilder, ListConfig, ListRequest, recently_heard
 from online_models.reranking import RerankConfig
 from online_models.serving import ServingModels
 from online_models.trending import PartitionTop, TrendingBoard
@@ -392,7 +393,7 @@ class ListReplay:
             ts,
             context if isinstance(context, Mapping) else {},
             str(event.get("event_id", self.events)),
-            frozenset(user.track_last_ms.keys() | user.track_liked_ms.keys()),
+            frozenset(recently_heard(user, ts, self.builders[TUNESTREAM].config.rerank)),
         )
 
     def _list(self, moment: _Moment, target: str) -> None:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -249,22 +249,32 @@ class ListBuilder:
         """Each candidate's removal reason (:data:`~online_models.reranking.REMOVALS`)
         or ``""``, the first that applies."""
         user, config = request.user, self.config
-        heard = _marked(served.position, [*user.track_last_ms, *user.track_liked_ms])
+        heard = _marked(served.position, recently_heard(user, request.ts_ms, config.rerank))
         skip_since = request.ts_ms - config.rerank.skip_memory_s * 1000
         skipped = [t for t, ts in user.recent_skipped().items() if ts >= skip_since]
         clean = config.explicit_filter or request.context.get("explicit_filter") is True
         explicit = served.column("explicit")[rows] > 0 if clean else np.zeros(len(rows), bool)
-        reasons = np.select(
-            [
-                heard[rows],
-                _marked(served.position, skipped)[rows],
-                served.blocked[rows],
-                explicit,
-            ],
-            list(REMOVALS),
-            default="",
-        )
-        return [str(reason) for reason in reasons]
+        applies = (heard[rows], _marked(served.position, skipped)[rows], served.blocked[rows])
+        first = np.zeros(len(rows), np.intp)  # 0: kept; i: REMOVALS[i - 1]
+        for code, mask in reversed(list(enumerate((*applies, explicit), start=1))):
+            first[mask] = code
+        return _REMOVAL_NAMES[first].tolist()  # type: ignore[no-any-return]
+
+
+def recently_heard(user: UserFeatures, ts_ms: int, config: RerankConfig) -> list[str]:
+    """The tracks ``user`` heard or liked within ``config.replay_after_s`` of ``ts_ms``
+    (the ``recently_played`` removal)."""
+    since = ts_ms - config.replay_after_s * 1000
+    return [
+        track_id
+        for times in (user.track_last_ms, user.track_liked_ms)
+        for track_id, at in times.items()
+        if at >= since
+    ]
+
+
+#: Each removal code's reason, ``""`` (code 0) for a candidate kept.
+_REMOVAL_NAMES: Final = np.array(["", *REMOVALS], dtype=object)
 
 
 def _marked(index: Mapping[str, int], keys: Iterable[str]) -> NDArray[np.bool_]:

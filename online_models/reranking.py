@@ -6,7 +6,8 @@ applies these rules, each configurable (:class:`RerankConfig`) and counted
 (:attr:`Reranked.rule_counts`, exported as metrics):
 
 1. **Remove** (the candidate never appears; its reason is in the explanation):
-   ``recently_played`` (among the user's last plays or saves), ``skipped`` (skipped
+   ``recently_played`` (heard or liked within ``replay_after_s``: after it a
+   favourite may come back into rotation), ``skipped`` (skipped
    within ``skip_memory_s``), ``blocked`` (the catalog's ``blocked`` flag:
    blocked or unsafe), ``explicit`` (the catalog's ``explicit`` flag, when the
    context or the deployment asks for a clean list).
@@ -86,6 +87,8 @@ class RerankConfig:
     max_popular_share: float = 0.3
     #: skipped tracks stay out of the user's lists this long
     skip_memory_s: float = 7 * 86_400.0
+    #: a track heard or liked stays out of the user's lists this long, then may return
+    replay_after_s: float = 3_600.0
     discovery_slot: bool = True
 
     def __post_init__(self) -> None:
@@ -95,8 +98,8 @@ class RerankConfig:
         for name in ("mmr_lambda", "max_popular_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: must be within [0, 1], got {getattr(self, name)!r}")
-        if self.popular_head < 0 or not self.skip_memory_s >= 0:
-            raise ValueError("popular_head and skip_memory_s must be >= 0")
+        if self.popular_head < 0 or not self.skip_memory_s >= 0 or not self.replay_after_s >= 0:
+            raise ValueError("popular_head, skip_memory_s and replay_after_s must be >= 0")
 
     @property
     def max_popular(self) -> int:

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -109,19 +109,23 @@ class Candidates:
     sources: list[str]
     seeds: list[str | EditorialSet | None]
     retrieval_scores: NDArray[np.float64]
-
-    def __post_init__(self) -> None:
-        self._position = {track_id: i for i, track_id in enumerate(self.track_ids)}
+    _position: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.track_ids)
 
     def __contains__(self, track_id: object) -> bool:
-        return track_id in self._position
+        return track_id in self._positions()
 
     def index(self, track_id: str) -> int:
         """The position of a candidate (``KeyError`` if it is not one)."""
-        return self._position[track_id]
+        return self._positions()[track_id]
+
+    def _positions(self) -> dict[str, int]:
+        # Built on first use: most lists never look a candidate up by id.
+        if self._position is None:
+            self._position = {t: i for i, t in enumerate(self.track_ids)}
+        return self._position
 
 
 class _Proposals:
@@ -154,14 +158,14 @@ class _Proposals:
         rows = np.concatenate(self.rows)
         _, first = np.unique(rows, return_index=True)
         first.sort()
-        sources = [s for s, r in zip(self.sources, self.rows, strict=True) for _ in range(len(r))]
+        source_of = np.repeat(np.arange(len(self.sources)), [len(r) for r in self.rows])
         seeds = [seed for batch in self.seeds for seed in batch]
-        ids = served.track_ids
+        ids, kept = served.track_ids, first.tolist()
         return Candidates(
-            [ids[r] for r in rows[first]],
+            [ids[r] for r in rows[first].tolist()],
             rows[first],
-            [sources[i] for i in first],
-            [seeds[i] for i in first],
+            [self.sources[i] for i in source_of[first].tolist()],
+            [seeds[i] for i in kept],
             np.concatenate(self.scores)[first],
         )
 

@@ -390,6 +390,11 @@ class Settings:
     skip_memory_s: float = _doc(
         "a track the user skipped stays out of their lists this long", default=604_800.0, minimum=0
     )
+    replay_after_s: float = _doc(
+        "a track the user heard or liked stays out of their lists this long, then may come back",
+        default=3_600.0,
+        minimum=0,
+    )
     discovery_slot: str = _doc(
         "on: a list holds at least one artist new to the user when a candidate by one exists",
         default="on",

@@ -1,7 +1,7 @@
 """One input message's effects, built in full before any of them is applied.
 
 A message changes a user's state and produces records: dead letters, the
-clean forward, one record per event for the track side, maybe a list. Every
+clean forward, items for the track side, maybe a list. Every
 one of them is built and encoded here, and checked to fit in one producer
 request, before the caller writes anything. So a failure while building (a
 bug, an event orjson cannot write back, an output too large for the broker)
@@ -21,8 +21,10 @@ the state first, then the records, then :meth:`MessagePlanner.applied`.
 >>> value = b'{"event_id":"e1","user_id":"u1","track_id":"t1","type":"play",'
 >>> value += b'"ts":1767225599000,"ms_played":1000}'
 >>> effects = planner.plan(b"u1", value, Source("events", 0, 7), stored=None)
->>> [output.topic for output in effects.outputs], effects.state is not None
-(['clean', 'by-track', 'recs'], True)
+>>> [output.topic for output in effects.outputs], list(effects.track_items)
+(['clean', 'recs'], [3])
+>>> effects.state is not None
+True
 >>> planner.plan(b"u1", b"nope", Source("events", 0, 8), stored=None).state is None
 True
 """
@@ -37,14 +39,14 @@ from typing import Any
 from features import TrackInfo, UserFeatureConfig
 from features.editorial import EditorialSets
 from online_models.base import Ranker
-from online_models.exploration import CreditStatus, FeedbackEntry, FeedbackLog
+from online_models.exploration import CreditStatus, FeedbackEntry, FeedbackLog, RewardConfig
 from online_models.exploration_slot import SlotPick
 from online_models.learner import TrainingExample
 from online_models.recommender import BuiltList, ListBuilder, ListConfig
 from online_models.reranking import RerankConfig
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, EventDecoder, Rejection, encode
-from streams.pipeline.by_track import group_by_partition, track_record
+from streams.pipeline.by_track import record_size, track_items
 from streams.pipeline.exploring import Exploration
 from streams.pipeline.ingest import (
     BeforeFold,
@@ -75,6 +77,9 @@ class Effects:
     #: when the message changes no state
     state: bytes | None = None
     outputs: list[Output] = field(default_factory=list)
+    #: the accepted events as items for the track side, by destination partition
+    #: (:class:`~streams.pipeline.by_track.TrackBatches` gathers them into records)
+    track_items: dict[int, list[bytes]] = field(default_factory=dict)
     #: the recommendation list among ``outputs``, if one goes out
     recommendation: dict[str, Any] | None = None
     #: the decoded state ``state`` encodes, to keep in memory for the next message
@@ -156,6 +161,7 @@ def list_config(settings: Any) -> ListConfig:
             popular_head=settings.popular_head,
             max_popular_share=settings.max_popular_share,
             skip_memory_s=settings.skip_memory_s,
+            replay_after_s=settings.replay_after_s,
             discovery_slot=settings.discovery_slot == "on",
         ),
         taste_weight=settings.taste_weight,
@@ -165,6 +171,58 @@ def list_config(settings: Any) -> ListConfig:
 
 def _no_catalog(track_id: str) -> TrackInfo | None:
     return None
+
+
+def exploration_of(settings: Any) -> Exploration | None:
+    """The exploration policy's bookkeeping, if learning and exploration are both on."""
+    if settings.learning != "on" or settings.exploration != "on":
+        return None
+    reward = RewardConfig(
+        engaged=settings.reward_engaged,
+        saved=settings.reward_saved,
+        returned=settings.reward_returned,
+        session=settings.reward_session,
+        skip_penalty=settings.reward_skip_penalty,
+    )
+    return Exploration(reward, settings.offer_memory_lists, settings.session_gap_ms)
+
+
+def planner_of(
+    settings: Any,
+    trending: Ranker,
+    catalog: Mapping[str, TrackInfo],
+    models: ModelSlot,
+    editorial: EditorialSets | None = None,
+    artist_of: Mapping[str, str] | None = None,
+) -> MessagePlanner:
+    """The planner a worker runs with ``settings`` (a :class:`~streams.settings.Settings`).
+
+    ``catalog``, ``artist_of`` and ``editorial`` are the worker's live views: the
+    planner reads them at each message, so records that arrive later are seen.
+    """
+    decoder = EventDecoder(
+        max_message_bytes=settings.max_message_bytes,
+        max_batch_events=settings.max_batch_events,
+        max_future_ms=settings.max_future_ms,
+        max_json_depth=settings.max_json_depth,
+    )
+    learning = (
+        ExampleMaker(models, catalog, settings.negatives_per_event)
+        if settings.learning == "on"
+        else None
+    )
+    return MessagePlanner(
+        PlannerConfig.from_settings(settings),
+        decoder,
+        trending,
+        RefreshThrottle(settings.refresh_interval_s),
+        track_of=catalog.get,
+        artist_of=artist_of,
+        learning=learning,
+        exploration=exploration_of(settings),
+        models=models,
+        editorial=editorial,
+    )
 
 
 class MessagePlanner:
@@ -246,12 +304,17 @@ class MessagePlanner:
             dead = self.dead_letters(outcome.rejections, source, key, value)
             return Effects(outcome, outputs=dead)
         assert key is not None  # accepted events match their message key
-        forwards = self._forwards(key, outcome.accepted, source)
-        too_big = max(forwards, key=lambda output: output.size)
-        if too_big.size > self.config.max_record_bytes:
-            return self._refuse_oversize(outcome, too_big.size, source, key, value)
+        clean = self._clean_forward(key, outcome.accepted)
+        # Replays go again too: the track side drops positions it has applied.
+        items = track_items(
+            source.partition, source.offset, outcome.accepted, self.config.track_partitions
+        )
+        largest = max(clean.size, *(record_size(batch) for batch in items.values()))
+        if largest > self.config.max_record_bytes:
+            return self._refuse_oversize(outcome, largest, source, key, value)
         effects = Effects(outcome, state=encode_state(state.to_state()), live=state)
-        effects.outputs = self.dead_letters(outcome.rejections, source, key, value) + forwards
+        effects.outputs = [*self.dead_letters(outcome.rejections, source, key, value), clean]
+        effects.track_items = items
         if urgent or self.throttle.due(key, self.now_s()):
             effects.trigger = urgent[0] if urgent else "debounced"
             self._recommend(effects, outcome.accepted[-1], state, feedback)
@@ -347,18 +410,9 @@ class MessagePlanner:
             for rejection in rejections
         ]
 
-    def _forwards(self, key: bytes, accepted: list[Event], source: Source) -> list[Output]:
-        """The clean forward (the batch) and one by-track record per destination partition."""
-        outputs = [Output(self.config.clean_topic, key, encode(accepted))]
-        groups = group_by_partition(accepted, self.config.track_partitions)
-        for partition, items in sorted(groups.items()):
-            # Replays go again too: the track side drops positions it has applied.
-            record = track_record(source.partition, source.offset, items)
-            first_track = items[0][1]["track_id"].encode()
-            outputs.append(
-                Output(self.config.track_events_topic, first_track, encode(record), None, partition)
-            )
-        return outputs
+    def _clean_forward(self, key: bytes, accepted: list[Event]) -> Output:
+        """The clean forward: the message's accepted events, as one record."""
+        return Output(self.config.clean_topic, key, encode(accepted))
 
     def _refuse_oversize(
         self, outcome: IngestOutcome, size: int, source: Source, key: bytes, value: bytes | None

@@ -23,7 +23,7 @@ import prometheus_client
 
 from features import EditorialSet, EditorialSets, TrackInfo, UserFeatureConfig
 from features.event_types import EVENT_TYPES as KNOWN_EVENT_TYPES
-from online_models.exploration import CREDIT_STATUSES, RewardConfig
+from online_models.exploration import CREDIT_STATUSES
 from online_models.exploration_slot import ARMS
 from online_models.learner import HIT_K
 from online_models.list_quality import ExposureWindow, list_stats
@@ -34,7 +34,8 @@ from streams.api.features import install_feature_routes
 from streams.api.models import install_model_routes
 from streams.api.recommendations import install_recommendation_routes
 from streams.api.web import faust_web_options, without_faust_internals
-from streams.contracts.events import REASONS, Event, EventDecoder, encode
+from streams.contracts.events import REASONS, Event, encode
+from streams.kafka.before_commit import BeforeCommit
 from streams.kafka.faust_fixes import (
     drop_records_fetched_before_a_seek,
     probe_end_offsets_by_fetching,
@@ -49,12 +50,10 @@ from streams.ops.broker_watch import BrokerWatch, probe_any
 from streams.ops.fatal import stop_worker_now
 from streams.ops.metrics import Metrics
 from streams.ops.observability import Observer
-from streams.pipeline.by_track import fold_track_record
-from streams.pipeline.exploring import Exploration
+from streams.pipeline.by_track import TRACK_BATCH_INTERVAL_S, TrackBatches, fold_track_record
 from streams.pipeline.ingest import IngestOutcome, Source
-from streams.pipeline.learning import ExampleBatcher, ExampleMaker, ModelSlot
-from streams.pipeline.message import Effects, MessagePlanner, Output, PlannerConfig
-from streams.pipeline.refresh import RefreshThrottle
+from streams.pipeline.learning import ExampleBatcher, ModelSlot
+from streams.pipeline.message import Effects, Output, planner_of
 from streams.settings import Settings
 from streams.state.keyed_state import TrackState, UserState
 from streams.state.live import LiveStates
@@ -81,12 +80,6 @@ class Worker:
         self.metrics.declare_reasons(REASONS)
         self.metrics.declare_refusal_reasons(REFUSAL_REASONS)
         self.metrics.declare_exploration(ARMS, CREDIT_STATUSES)
-        self.decoder = EventDecoder(
-            max_message_bytes=settings.max_message_bytes,
-            max_batch_events=settings.max_batch_events,
-            max_future_ms=settings.max_future_ms,
-            max_json_depth=settings.max_json_depth,
-        )
         self.trending = TrendingBoard(half_life_s=settings.popularity_half_life_s)
         #: the top tracks of each by-track partition this worker owns, to publish
         self.local_tops: dict[int, PartitionTop] = {}
@@ -122,24 +115,15 @@ class Worker:
         )
         #: snapshots refused since start, by reason (``GET /models``)
         self.snapshots_refused: Counter[str] = Counter()
-        self.learning = (
-            ExampleMaker(self.models, self.catalog, settings.negatives_per_event)
-            if settings.learning == "on"
-            else None
+        self.planner = planner_of(
+            settings, self.trending, self.catalog, self.models, self.editorial, self.artist_of
         )
-        self.planner = MessagePlanner(
-            PlannerConfig.from_settings(settings),
-            self.decoder,
-            self.trending,
-            RefreshThrottle(settings.refresh_interval_s),
-            track_of=self.catalog.get,
-            artist_of=self.artist_of,
-            learning=self.learning,
-            exploration=self._exploration(settings),
-            models=self.models,
-            editorial=self.editorial,
-        )
+        self.learning = self.planner.learning
         self.examples = ExampleBatcher(settings.training_examples_topic)
+        #: the track side's items, sent as a few records per interval (and before commits)
+        self.track_batches = TrackBatches(
+            settings.track_events_topic, self.planner.config.max_record_bytes
+        )
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
         app.on_partitions_revoked.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
         app.on_partitions_assigned.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
@@ -167,6 +151,8 @@ class Worker:
         app.timer(EXPOSURE_INTERVAL_S)(self._publish_exposure)
         app.timer(settings.trending_publish_interval_s)(self._publish_trending)
         app.timer(EXAMPLES_FLUSH_INTERVAL_S)(self._send_waiting_examples)
+        app.timer(TRACK_BATCH_INTERVAL_S)(self._send_track_batches_timer)
+        app.sensors.add(BeforeCommit(self._send_track_batches))
         app.on_before_shutdown.connect(self._send_waiting_examples_at_shutdown)  # type: ignore[arg-type]
         self.observer = Observer(app, settings, self.metrics, tables=[self.users, self.tracks])
         self.observer.prerequisites["loading the track catalog"] = self.catalog_reader.caught_up
@@ -341,6 +327,22 @@ class Worker:
             await self._send(output)
         for output in self.examples.add(effects.examples, effects.feedback):
             await self._send(output)
+        for output in self.track_batches.add(effects.track_items):
+            self._send_soon(output)
+
+    def _send_track_batches(self) -> None:
+        # One path for every by-track record (the producer's buffer, in order): a
+        # record overtaking an earlier one would have its positions skipped.
+        for output in self.track_batches.take():
+            self._send_soon(output)
+
+    async def _send_track_batches_timer(self) -> None:
+        self._send_track_batches()
+
+    def _send_soon(self, output: Output) -> None:
+        self.outputs[output.topic].send_soon(
+            key=output.key, value=output.value, headers=output.headers, partition=output.partition
+        )
 
     async def _send_waiting_examples(self) -> None:
         for output in self.examples.drain():
@@ -361,19 +363,6 @@ class Worker:
             credits.labels(status=status).inc()
         if effects.explored is not None:
             self.metrics.exploration_slots_total.labels(arm=effects.explored).inc()
-
-    @staticmethod
-    def _exploration(settings: Settings) -> Exploration | None:
-        if settings.learning != "on" or settings.exploration != "on":
-            return None
-        reward = RewardConfig(
-            engaged=settings.reward_engaged,
-            saved=settings.reward_saved,
-            returned=settings.reward_returned,
-            session=settings.reward_session,
-            skip_penalty=settings.reward_skip_penalty,
-        )
-        return Exploration(reward, settings.offer_memory_lists, settings.session_gap_ms)
 
     def _count(self, outcome: IngestOutcome) -> None:
         events = self.metrics.events_total

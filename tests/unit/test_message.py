@@ -48,15 +48,14 @@ def stored_state_after(*events: dict[str, Any]) -> dict[str, Any]:
     return effects.state
 
 
-def test_a_batch_yields_the_clean_forward_one_record_per_track_partition_and_a_list() -> None:
+def test_a_batch_yields_the_clean_forward_track_items_by_partition_and_a_list() -> None:
     events = [make_event(track_id="t1"), make_event(track_id="t2")]  # partitions 3 and 0 of 4
     effects = planner().plan(b"u1", orjson.dumps(events), SOURCE, None)
-    assert [o.topic for o in effects.outputs] == ["clean", "by-track", "by-track", "recs"]
+    assert [o.topic for o in effects.outputs] == ["clean", "recs"]
     assert orjson.loads(effects.outputs[0].value) == events
-    records = [orjson.loads(o.value) for o in effects.outputs[1:3]]
-    assert [o.partition for o in effects.outputs[1:3]] == [0, 3]
-    assert [r["source"] for r in records] == [[2, 40], [2, 40]]
-    assert [[i for i, _ in r["items"]] for r in records] == [[1], [0]]
+    assert list(effects.track_items) == [0, 3]
+    items = {p: [orjson.loads(i) for i in batch] for p, batch in effects.track_items.items()}
+    assert items == {0: [[2, 40, 1, events[1]]], 3: [[2, 40, 0, events[0]]]}
 
 
 def test_planning_never_modifies_the_stored_state() -> None:
@@ -173,7 +172,8 @@ def test_replayed_message_goes_out_again_from_the_stored_state() -> None:
     p = planner()
     first = p.plan(b"u1", value, SOURCE, None)
     again = p.plan(b"u1", value, SOURCE, first.state)
-    assert [o.topic for o in again.outputs][:2] == ["clean", "by-track"]
+    assert [o.topic for o in again.outputs][:1] == ["clean"]
+    assert again.track_items == first.track_items
     assert again.outcome.folded == []
     assert again.state is not None
     state = UserState.from_state(decode_state(again.state))

@@ -196,6 +196,17 @@ def test_a_recently_played_or_saved_track_is_left_out() -> None:
         assert built.rule_counts["recently_played"] == 3, name
 
 
+def test_a_heard_track_comes_back_into_rotation_after_the_replay_window() -> None:
+    user, models = listener(("play", "t0")), untrained()
+    config = ListConfig(rerank=RerankConfig(replay_after_s=3600.0))
+    within = build(user, models, ts_ms=T0 + 3600_000, config=config)
+    assert "t0" not in ids(within)
+    assert fate_of(within, "t0") == "removed: recently_played"
+    after = build(user, models, ts_ms=T0 + 3600_001, config=config)
+    assert "t0" in ids(after)  # the most trending track
+    assert after.rule_counts["recently_played"] == 0
+
+
 # --- what every item carries ------------------------------------------------------------
 
 
