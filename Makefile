@@ -30,6 +30,7 @@ bench: $(STAMP)  ## prints measured figures; never part of the tests
 	$(BIN)/python -m benchmarks.decode_validate
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.models
+	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/tunestream bench
 
 install: $(STAMP)

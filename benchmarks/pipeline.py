@@ -58,12 +58,12 @@ from streams.settings import Settings
 from streams.state.codec import encode_state
 from streams.state.keyed_state import UserState
 from streams.state.live import LiveStates
+from streams.tools.bench import latency_population
 from streams.tools.console import Table, write_tables
-from streams.tools.simulator import Event, Population, PopulationConfig
-from streams.tools.state_size import ARTISTS, TRACKS, catalog_of
+from streams.tools.simulator import Event, Population
+from streams.tools.state_size import catalog_of
 
 #: As in ``tunestream bench``'s latency phase.
-USERS = 500
 RATE = 1_000.0
 START_MS = 1_767_225_600_000
 
@@ -158,16 +158,7 @@ def make_rig(population: Population, settings: Settings) -> Rig:
 
 def measure(sizes: Sizes, profile_top: int = 0) -> dict[str, Any]:
     settings = Settings(snapshot_key=generate_local_key().hex())
-    population = Population(
-        PopulationConfig(
-            seed=7,
-            n_users=USERS,
-            n_tracks=TRACKS,
-            n_artists=ARTISTS,
-            start_ts_ms=START_MS,
-            events_per_second=RATE,
-        )
-    )
+    population = latency_population(RATE, START_MS)
     events = population.take(sizes.warmup + sizes.events)
     warm, timed = events[: sizes.warmup], events[sizes.warmup :]
     per_message, per_list, lists = [], [], 0

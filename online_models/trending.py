@@ -39,9 +39,6 @@ import math
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 
 def log_score(value: float, ts_ms: int, half_life_s: float) -> float:
     """The order-preserving, time-free form of a decayed ``value`` read at ``ts_ms``."""
@@ -101,7 +98,6 @@ class TrendingBoard:
         self.half_life_s = half_life_s
         self.lists: dict[int, list[tuple[str, float]]] = {}
         self._ranked: list[tuple[str, float]] | None = None
-        self._arrays: tuple[list[str], NDArray[np.float64]] | None = None
 
     def merge(self, record: Mapping[str, Any]) -> None:
         """Take a partition's published list (it replaces that partition's last one)."""
@@ -111,7 +107,7 @@ class TrendingBoard:
                 f"this board with {self.half_life_s} s"
             )
         self.lists[int(record["partition"])] = [(str(t), float(s)) for t, s in record["top"]]
-        self._ranked = self._arrays = None
+        self._ranked = None
 
     def published(self, partition: int) -> list[tuple[str, float]]:
         """The last list published for ``partition`` (empty if none)."""
@@ -121,14 +117,12 @@ class TrendingBoard:
         self, n: int, ts_ms: int, exclude: Container[str] = frozenset()
     ) -> list[tuple[str, float]]:
         """The ``n`` most engaging tracks at ``ts_ms`` not in ``exclude``."""
-        if not exclude:  # every list asks this: one vectorised read of the head
-            ids, scores = self._merged_arrays()
-            exponents = scores[:n] - ts_ms / (self.half_life_s * 1000.0)
-            # as value_at, whose 2.0 ** x is C's pow too
-            values = np.where(
-                exponents < 1000.0, np.power(2.0, np.minimum(exponents, 1000.0)), np.inf
-            )
-            return list(zip(ids[:n], values.tolist(), strict=True))
+        if not exclude:  # every list asks this: the head, read without a call per track
+            offset = ts_ms / (self.half_life_s * 1000.0)  # as value_at computes it
+            return [
+                (track_id, 2.0 ** (score - offset) if score - offset < 1000.0 else math.inf)
+                for track_id, score in self._merged()[:n]
+            ]
         picked = []
         for track_id, score in self._merged():
             if track_id not in exclude:
@@ -139,12 +133,6 @@ class TrendingBoard:
 
     def __len__(self) -> int:
         return sum(len(top) for top in self.lists.values())
-
-    def _merged_arrays(self) -> tuple[list[str], NDArray[np.float64]]:
-        if self._arrays is None:
-            ranked = self._merged()
-            self._arrays = ([t for t, _ in ranked], np.array([s for _, s in ranked], np.float64))
-        return self._arrays
 
     def _merged(self) -> list[tuple[str, float]]:
         if self._ranked is None:

@@ -1054,21 +1054,27 @@ async def _paced_load(
     return sent
 
 
+def latency_population(rate: float, start_ms: int) -> Population:
+    """The seeded listeners of the latency phase, publishing ``rate`` events/s from
+    ``start_ms`` (:mod:`benchmarks.pipeline` plans the same stream in process)."""
+    return Population(
+        PopulationConfig(
+            seed=7,
+            n_users=USERS,
+            n_tracks=TRACKS,
+            n_artists=ARTISTS,
+            start_ts_ms=start_ms,
+            events_per_second=rate,
+        )
+    )
+
+
 def _latency(run: _Run, rate: float, duration_s: float) -> dict[str, Any]:
     """Lists' latency while the simulator publishes ``rate`` events/s to a ready worker."""
     settings = run.phase_settings("latency")
 
     def population(start_ms: int) -> Population:
-        return Population(
-            PopulationConfig(
-                seed=7,
-                n_users=USERS,
-                n_tracks=TRACKS,
-                n_artists=ARTISTS,
-                start_ts_ms=start_ms,
-                events_per_second=rate,
-            )
-        )
+        return latency_population(rate, start_ms)
 
     asyncio.run(publish_catalog(settings, (t.to_dict() for t in population(now_ms()).tracks)))
     worker = run.start_worker(settings)
