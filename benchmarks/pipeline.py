@@ -47,8 +47,7 @@ from typing import Any
 
 from features import TrackInfo
 from features.editorial import EditorialSets
-from online_models.learner import Learner
-from online_models.snapshot import encode_snapshot, generate_local_key
+from online_models.snapshot import generate_local_key
 from online_models.trending import PartitionTop, TrendingBoard
 from streams.contracts.events import encode
 from streams.pipeline.ingest import Source
@@ -58,7 +57,7 @@ from streams.settings import Settings
 from streams.state.codec import encode_state
 from streams.state.keyed_state import UserState
 from streams.state.live import LiveStates
-from streams.tools.bench import latency_population
+from streams.tools.bench import latency_population, starting_snapshot
 from streams.tools.console import Table, write_tables
 from streams.tools.simulator import Event, Population
 from streams.tools.state_size import catalog_of
@@ -77,16 +76,6 @@ class Sizes:
 
 FULL = Sizes(events=10_000, warmup=2_000, repeat=3)
 QUICK = Sizes(events=1_000, warmup=200, repeat=1)
-
-
-def starting_snapshot(population: Population, taste_factors: int, key: bytes, at_ms: int) -> bytes:
-    """A signed snapshot holding a vector and statistics for every track of ``population``."""
-    learner = Learner(taste_factors=taste_factors)
-    learner.set_catalog({t.track_id: (t.artist_id, t.genres) for t in population.tracks})
-    for track in population.tracks:  # a row and statistics for each: costs as in use
-        learner.taste.track_vector(track.track_id)
-        learner.track_stats.update(track.track_id, "play", at_ms)
-    return encode_snapshot(learner.snapshot(at_ms), key)
 
 
 def trending_of(population: Population, settings: Settings, at_ms: int) -> TrendingBoard:

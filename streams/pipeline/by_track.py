@@ -101,7 +101,11 @@ def track_items(
 
 def record_size(items: list[bytes]) -> int:
     """The bytes of a record holding ``items``."""
-    return _RECORD_FRAME + sum(len(item) + 1 for item in items)
+    return _RECORD_FRAME + _items_bytes(items)
+
+
+def _items_bytes(items: list[bytes]) -> int:
+    return sum(len(item) + 1 for item in items)  # each with its comma
 
 
 class TrackBatches:
@@ -121,11 +125,12 @@ class TrackBatches:
         """Queue one message's items; returns the records that must go out now (full)."""
         full = []
         for partition, new in items.items():
-            size = sum(len(item) + 1 for item in new)
-            if self._bytes.get(partition, _RECORD_FRAME) + size > self.max_record_bytes:
+            grown = self._bytes.get(partition, _RECORD_FRAME) + _items_bytes(new)
+            if grown > self.max_record_bytes:
                 full.extend(self._take(partition))
+                grown = record_size(new)
             self._items.setdefault(partition, []).extend(new)
-            self._bytes[partition] = self._bytes.get(partition, _RECORD_FRAME) + size
+            self._bytes[partition] = grown
         return full
 
     def take(self) -> list[Output]:

@@ -896,15 +896,21 @@ def _drain(
     return rate, profiled
 
 
-async def publish_starting_snapshot(settings: Settings, population: Population) -> None:
-    """A signed snapshot holding a vector for every track of ``population``'s catalog."""
-    learner = Learner(taste_factors=settings.taste_factors)
+def starting_snapshot(population: Population, taste_factors: int, key: bytes, at_ms: int) -> bytes:
+    """A snapshot signed with ``key``, holding a vector and statistics for every track of
+    ``population``'s catalog (:mod:`benchmarks.pipeline` serves it too)."""
+    learner = Learner(taste_factors=taste_factors)
     learner.set_catalog({t.track_id: (t.artist_id, t.genres) for t in population.tracks})
-    started = now_ms()
     for track in population.tracks:  # a row and statistics for each: costs as in use
         learner.taste.track_vector(track.track_id)
-        learner.track_stats.update(track.track_id, "play", started)
-    blob = encode_snapshot(learner.snapshot(started), settings.snapshot_key.encode())
+        learner.track_stats.update(track.track_id, "play", at_ms)
+    return encode_snapshot(learner.snapshot(at_ms), key)
+
+
+async def publish_starting_snapshot(settings: Settings, population: Population) -> None:
+    """:func:`starting_snapshot`, signed with the settings' key, on the snapshots topic."""
+    key = settings.snapshot_key.encode()
+    blob = starting_snapshot(population, settings.taste_factors, key, now_ms())
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         max_request_size=settings.snapshot_max_bytes,
