@@ -14,8 +14,8 @@ done. Reading order:
    unbounded dedupe and the same pure feature code the worker folds
    (:class:`features.UserFeatures`): what should become of every input event.
 3. :func:`account`: that expectation against what was observed (the clean
-   topic, the dead-letter topic, and ``GET /users/{id}/features`` of a worker),
-   as a :class:`Tally`.
+   topic, the dead-letter topic, ``GET /users/{id}/features`` and
+   ``GET /tracks/{id}/features`` of a worker), as a :class:`Tally`.
 4. The plumbing: topic readers, :class:`WorkerProcess` (workers are
    subprocesses, stopped by their PID), and :class:`Fault`, behaviour injected
    into a worker from outside the product code (this module's ``__main__``).
@@ -46,8 +46,9 @@ or a message refused as a whole):
     at-least-once output after a crash or a rewind: the same accepted event in
     the clean topic again, the same dead letter again. Reported, not failures.
 ``features_mismatched``
-    users whose features differ from the recomputation (read at the same time;
-    floats to 1e-9).
+    users whose features, and tracks whose statistics (``GET /tracks/{id}/features``:
+    the by-track side, batched across messages and folded by the second agent),
+    differ from the recomputation (read at the same time; floats to 1e-9).
 ``recovery_s``
     seconds from the fault to the worker(s) being ready again (each scenario
     says what its fault and its end are); None where nothing had to recover.
@@ -85,7 +86,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from prometheus_client.parser import text_string_to_metric_families
 
-from features import TrackInfo, UserFeatureConfig, UserFeatures
+from features import TrackFeatures, TrackInfo, UserFeatureConfig, UserFeatures
 from features.errors import TunestreamError
 from streams.contracts.clock import now_ms
 from streams.contracts.events import Event, EventDecoder, Rejection, encode
@@ -400,6 +401,18 @@ class Reference:
                 features.update(event, self.catalog.get(event["track_id"]))
         return users
 
+    def track_features(self, popularity_half_life_s: float) -> dict[str, TrackFeatures]:
+        """Every track's statistics after the applied events of all its listeners (the
+        track side folds each applied event once, whatever the order)."""
+        tracks: dict[str, TrackFeatures] = {}
+        for events in self.applied.values():
+            for event in events:
+                track = tracks.get(event["track_id"])
+                if track is None:
+                    track = tracks[event["track_id"]] = TrackFeatures(popularity_half_life_s)
+                track.update(event)
+        return tracks
+
     def count(self, expected: str) -> int:
         """Occurrences expected to end as ``expected``."""
         return sum(o.expected == expected for o in self.occurrences)
@@ -431,6 +444,10 @@ class Observed:
     dead_letters: list[DeadLetter]
     #: ``GET /users/{id}/features`` per user (None: the worker has no state for them)
     features: dict[str, dict[str, Any] | None]
+    #: ``GET /tracks/{id}/features`` per track read (None: no statistics), and what the
+    #: reference makes of each track (judged only where both are given)
+    tracks: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    expected_tracks: Mapping[str, TrackFeatures] = field(default_factory=dict)
 
 
 @dataclass
@@ -489,6 +506,7 @@ def account(reference: Reference, observed: Observed, rel_tol: float = FEATURE_R
     tally.reforwarded = sum(n - 1 for key, n in clean.items() if key in applied)
     _judge_order(reference, observed, tally)
     _judge_state(reference, observed, missed_by_user, tally, rel_tol)
+    _judge_tracks(observed, tally, rel_tol)
     return tally
 
 
@@ -616,6 +634,21 @@ def _judge_state(
             tally.flag("features_mismatched", f"user {user!r}: {', '.join(different[:3])}")
 
 
+def _judge_tracks(observed: Observed, tally: Tally, rel_tol: float) -> None:
+    """Each track's statistics (the by-track side, batched and folded by another agent)
+    against the reference's, read at the worker's time. The statistics are decayed
+    sums, so a lost or doubled event shows as a mismatch, not as a count."""
+    for track_id, track in observed.expected_tracks.items():
+        body = observed.tracks.get(track_id)
+        if body is None:
+            tally.flag("features_mismatched", f"track {track_id!r}: no statistics")
+            continue
+        expected = orjson.loads(orjson.dumps(track.read(body["as_of_ms"])))
+        different = differences(body, expected, rel_tol)
+        if different:
+            tally.flag("features_mismatched", f"track {track_id!r}: {', '.join(different[:3])}")
+
+
 def differences(
     actual: Any, expected: Any, rel_tol: float = FEATURE_REL_TOL, at: str = ""
 ) -> list[str]:
@@ -719,12 +752,14 @@ async def read_topic(settings: Settings, topic: str) -> list[Any]:
     return sorted(records, key=lambda r: (r.partition, r.offset))
 
 
-async def committed_offsets(settings: Settings) -> dict[int, int]:
-    """The worker group's committed input offsets (0 where none), read without joining."""
+async def committed_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
+    """The worker group's committed offsets of ``topic`` (the input by default; 0 where
+    none), read without joining."""
     consumer = _consumer(settings, group_id=settings.app_id)
     await consumer.start()
     try:
-        tps = [TopicPartition(settings.events_topic, p) for p in range(settings.partitions)]
+        topic = topic or settings.events_topic
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
         consumer.assign(tps)
         return {tp.partition: await consumer.committed(tp) or 0 for tp in tps}
     finally:
@@ -952,20 +987,26 @@ async def wait_drained(settings: Settings, workers: Sequence[WorkerProcess]) -> 
     offsets have not moved for :data:`DRAIN_STALL_S` (or after :data:`DRAIN_TIMEOUT_S`).
 
     Faust commits only after flushing the producer, so every output of what lies
-    below the committed offsets is on the broker by then.
+    below the committed offsets is on the broker by then. The by-track records the
+    input made are then folded by the track agent: drained includes its topic too.
     """
     progress = {"committed": -1, "at": time.monotonic()}
+    topics = (settings.events_topic, settings.track_events_topic)
 
     async def drained() -> bool:
         if not any(worker.alive for worker in workers):
             raise VerifyError(f"no worker is running: {workers[0].log_tail()}")
-        ends = await end_offsets(settings, settings.events_topic)
-        committed = await committed_offsets(settings)
-        if sum(committed.values()) != progress["committed"]:
-            progress.update(committed=sum(committed.values()), at=time.monotonic())
+        done, moved = True, 0
+        for topic in topics:  # in this order: the input's records make the track records
+            ends = await end_offsets(settings, topic)
+            committed = await committed_offsets(settings, topic)
+            moved += sum(committed.values())
+            done = done and all(committed[p] >= end for p, end in ends.items())
+        if moved != progress["committed"]:
+            progress.update(committed=moved, at=time.monotonic())
         elif time.monotonic() - progress["at"] > DRAIN_STALL_S:
             raise _Stalled
-        return all(committed[p] >= end for p, end in ends.items())
+        return done
 
     try:
         return await wait_until(drained, DRAIN_TIMEOUT_S, poll_s=0.5) is not None
@@ -996,15 +1037,22 @@ async def user_features(
     worker: WorkerProcess, users: Iterable[str]
 ) -> dict[str, dict[str, Any] | None]:
     """Each user's ``GET /users/{id}/features`` (None on 404; retried while 503)."""
+    return await features_of(worker, "users", users)
+
+
+async def features_of(
+    worker: WorkerProcess, kind: str, keys: Iterable[str]
+) -> dict[str, dict[str, Any] | None]:
+    """``GET /{kind}/{key}/features`` for each key (None on 404; retried while 503)."""
     answers: dict[str, dict[str, Any] | None] = {}
-    for user in users:
-        path = f"/users/{urllib.parse.quote(user, safe='')}/features"
+    for key in keys:
+        path = f"/{kind}/{urllib.parse.quote(key, safe='')}/features"
         for _ in range(50):
             status, body = await asyncio.to_thread(worker.get, path)
             if status in (200, 404):
                 break
             await asyncio.sleep(0.2)
-        answers[user] = orjson.loads(body) if status == 200 else None
+        answers[key] = orjson.loads(body) if status == 200 else None
     return answers
 
 
@@ -1123,7 +1171,9 @@ async def verify_run(
     ]
     dead = [DeadLetter.from_value(r.value) for r in await read_topic(settings, settings.dlq_topic)]
     features = await user_features(worker, reference.applied)
-    observed = Observed(clean, dead, features)
+    expected_tracks = reference.track_features(settings.popularity_half_life_s)
+    tracks = await features_of(worker, "tracks", expected_tracks)
+    observed = Observed(clean, dead, features, tracks, expected_tracks)
     tally = account(reference, observed)
     _count_unsent(stream, reference, tally)
     return Verification(tally, observed, reference, drained)

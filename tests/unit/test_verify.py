@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features import UserFeatureConfig, UserFeatures
+from features import TrackFeatures, UserFeatureConfig, UserFeatures
 from streams.contracts.events import EventDecoder
 from streams.tools import verify
 from streams.tools.verify import (
@@ -209,6 +209,42 @@ def test_features_that_differ_from_the_recomputation_are_a_mismatch() -> None:
     seen = observed([E1])
     seen.features["u1"]["plays_1h"] += 0.5
     assert account(ref, seen).features_mismatched == 1
+
+
+def track_answer(track_id: str, events: Iterable[dict]) -> dict[str, Any]:
+    """What ``GET /tracks/{track_id}/features`` answers after folding ``events``."""
+    track = TrackFeatures()
+    for item in events:
+        track.update(item)
+    body = {"track_id": track_id, "as_of_ms": NOW_MS, **track.read(NOW_MS)}
+    return orjson.loads(orjson.dumps(body))
+
+
+def with_tracks(ref: Reference, seen: Observed, folded: Sequence[dict]) -> Observed:
+    seen.expected_tracks = ref.track_features(3600.0)
+    seen.tracks = {"t1": track_answer("t1", folded)}
+    return seen
+
+
+def test_track_statistics_folding_every_applied_event_once_match() -> None:
+    ref = reference(message(0, E1), message(1, E2), message(2, E1))  # the copy is dropped
+    tally = account(ref, with_tracks(ref, observed([E1, E2]), [E2, E1]))
+    assert tally.clean_run, tally.problems
+
+
+def test_a_track_event_lost_or_folded_twice_on_the_track_side_is_a_mismatch() -> None:
+    ref = reference(message(0, E1), message(1, E2))
+    for folded in ([E1], [E1, E2, E2]):
+        tally = account(ref, with_tracks(ref, observed([E1, E2]), folded))
+        assert tally.features_mismatched == 1, folded
+        assert tally.problems == ["features_mismatched: track 't1': plays_1h, plays_1d, plays_7d"]
+
+
+def test_a_track_the_worker_has_no_statistics_for_is_a_mismatch() -> None:
+    ref = reference(message(0, E1))
+    seen = with_tracks(ref, observed([E1]), [E1])
+    seen.tracks = {"t1": None}
+    assert account(ref, seen).problems == ["features_mismatched: track 't1': no statistics"]
 
 
 def test_a_generated_event_missing_from_the_input_is_reported() -> None:
