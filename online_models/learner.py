@@ -152,6 +152,8 @@ class Learner:
         self.generation = 0
         self.quality = QualityReport(engagement, self.version, quality_window)
         self.examples_seen = 0
+        #: when the last snapshot (made, or resumed from) is dated
+        self.last_created_at_ms = 0
         self.next_offsets: dict[int, int] = {}
         self.hit_every = hit_every
         self.hit_rate = RollingHitRate(HIT_K, quality_window)
@@ -207,7 +209,13 @@ class Learner:
         self.examples_seen += 1
 
     def snapshot(self, created_at_ms: int) -> Snapshot:
-        """The models as they stand, under the current version; the next version starts."""
+        """The models as they stand, under the current version; the next version starts.
+
+        Dated ``created_at_ms``, or just after the snapshot before it if that is
+        later: readers keep the newest by date, so a learner restarted on a host whose
+        clock is behind its predecessor's must not publish snapshots they take for old.
+        """
+        created_at_ms = self.last_created_at_ms = max(created_at_ms, self.last_created_at_ms + 1)
         classifier = self.engagement.classifier
         weights = dict(classifier.weights)
         arrays = {
@@ -274,6 +282,7 @@ class Learner:
         learner.track_stats = TrackStatistics.from_arrays(arrays, track_half_life_s)
         learner.exploration = exploration_of(arrays)
         learner.examples_seen = snapshot.examples_seen
+        learner.last_created_at_ms = snapshot.created_at_ms
         learner.next_offsets = dict(snapshot.source_offsets)
         generation = snapshot.version.rpartition(learner.version_prefix)[2]
         learner.generation = int(generation) if generation.isdigit() else 0

@@ -1724,6 +1724,16 @@ class Scenario:
         return (self.run.__doc__ or self.name).split("\n")[0]
 
 
+async def snapshot_integrity(ctx: Context) -> ScenarioResult:
+    """A learner killed mid-write three times, and a corrupted, a cut and a foreign
+    snapshot: none is served, no example is learned twice. Recovery: the slowest
+    kill -> the replacement's first snapshot."""
+    # Imported when run: streams.tools.verify_snapshots builds on this module.
+    from streams.tools.verify_snapshots import snapshot_integrity as run
+
+    return await run(ctx)
+
+
 SCENARIOS: Final = (
     Scenario("kill-9", kill_nine),
     Scenario("slow-event-killed", slow_event_killed),
@@ -1733,6 +1743,7 @@ SCENARIOS: Final = (
     Scenario("late-out-of-order", late_and_out_of_order),
     Scenario("stuck-agent", stuck_agent),
     Scenario("broker-outage", broker_outage),
+    Scenario("snapshot-integrity", snapshot_integrity),
 )
 SCENARIO_NAMES: Final = tuple(scenario.name for scenario in SCENARIOS)
 

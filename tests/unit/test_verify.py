@@ -275,8 +275,8 @@ def test_the_table_has_the_issue_columns_and_json_every_figure() -> None:
 
 
 def test_every_scenario_of_the_issue_is_registered() -> None:
-    assert len(verify.SCENARIOS) == 8
-    assert len(set(verify.SCENARIO_NAMES)) == 8
+    assert len(verify.SCENARIOS) == 9
+    assert len(set(verify.SCENARIO_NAMES)) == 9
     with pytest.raises(KeyError, match="known"):
         verify.scenario("nope")
 

@@ -61,6 +61,15 @@ def test_a_resumed_learner_goes_on_exactly_like_one_that_never_stopped() -> None
     assert resumed.quality.window == steady.quality.window  # not shrunk by the restart
 
 
+def test_a_learner_whose_clock_is_behind_still_dates_each_snapshot_after_the_last() -> None:
+    first = learner()
+    before = first.snapshot(created_at_ms=5_000)
+    assert first.snapshot(created_at_ms=4_000).created_at_ms == 5_001  # the clock went back
+    resumed = Learner.resume(decode_snapshot(encode_snapshot(before, KEY), KEY))
+    assert resumed.snapshot(created_at_ms=1_000).created_at_ms == 5_001  # a host behind
+    assert resumed.snapshot(created_at_ms=9_000).created_at_ms == 9_000  # time moves on
+
+
 def test_no_position_is_learned_twice() -> None:
     once = learner()
     first = examples(1)[0]
