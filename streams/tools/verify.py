@@ -895,6 +895,10 @@ class WorkerProcess:
     their changelogs).
     """
 
+    #: what it is called in errors, and the page that answers 200 once it is ready
+    role: str = "worker"
+    ready_path: str = "/readyz"
+
     def __init__(self, settings: Settings, log_dir: Path, fault: Fault | None = None) -> None:
         self.settings = settings
         self.log_dir = log_dir
@@ -953,12 +957,15 @@ class WorkerProcess:
         return body
 
     async def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Seconds until ``/readyz`` answers 200; :class:`VerifyError` if it exits or never does."""
+        """Seconds until :attr:`ready_path` answers 200; :class:`VerifyError` if the
+        process exits or it never does."""
         started = time.monotonic()
-        while await self.status("/readyz") != 200:
+        while await self.status(self.ready_path) != 200:
             self.check_alive()
             if time.monotonic() - started > timeout_s:
-                raise VerifyError(f"worker not ready after {timeout_s:.0f} s: {self.log_tail()}")
+                raise VerifyError(
+                    f"{self.role} not ready after {timeout_s:.0f} s: {self.log_tail()}"
+                )
             await asyncio.sleep(0.05)
         return time.monotonic() - started
 

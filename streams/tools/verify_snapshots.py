@@ -110,7 +110,11 @@ SERVE_TIMEOUT_S: Final = 30.0
 class LearnerProcess(WorkerProcess):
     """``tunestream learner`` in its own process, signalled by its PID only: a
     :class:`WorkerProcess` so that the scenario's :class:`Context` stops it (SIGTERM)
-    however the scenario ends. Each start gets a fresh web port."""
+    however the scenario ends. Each start gets a fresh web port. It has no
+    ``/readyz``: up is when ``/livez`` answers."""
+
+    role = "learner"
+    ready_path = "/livez"
 
     @property
     def log_path(self) -> Path:
@@ -124,16 +128,6 @@ class LearnerProcess(WorkerProcess):
         argv = [sys.executable, "-m", "streams", "learner"]
         self.child = Child("learner", argv, env, self.log_path, error=VerifyError).start()
         return self
-
-    async def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Seconds until ``/livez`` answers (the learner has no ``/readyz``)."""
-        started = time.monotonic()
-        while await self.status("/livez") != 200:
-            self.check_alive()
-            if time.monotonic() - started > timeout_s:
-                raise VerifyError(f"learner not up after {timeout_s:.0f} s: {self.log_tail()}")
-            await asyncio.sleep(POLL_S)
-        return time.monotonic() - started
 
     async def models(self) -> dict[str, Any]:
         """Its ``/models``; empty while it answers nothing. :class:`VerifyError` if it exited."""
