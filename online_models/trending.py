@@ -35,6 +35,7 @@ the topic (merged): with k=100 and 64 partitions, 6,400 entries.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
@@ -47,7 +48,14 @@ def log_score(value: float, ts_ms: int, half_life_s: float) -> float:
 
 def value_at(score: float, ts_ms: int, half_life_s: float) -> float:
     """The decayed value a log-score reads at ``ts_ms`` (0.0 when it underflows)."""
-    exponent = score - ts_ms / (half_life_s * 1000.0)
+    return _decayed(score - _halvings(ts_ms, half_life_s))
+
+
+def _halvings(ts_ms: int, half_life_s: float) -> float:
+    return ts_ms / (half_life_s * 1000.0)
+
+
+def _decayed(exponent: float) -> float:
     return 2.0**exponent if exponent < 1000.0 else math.inf
 
 
@@ -117,19 +125,13 @@ class TrendingBoard:
         self, n: int, ts_ms: int, exclude: Container[str] = frozenset()
     ) -> list[tuple[str, float]]:
         """The ``n`` most engaging tracks at ``ts_ms`` not in ``exclude``."""
-        if not exclude:  # every list asks this: the head, read without a call per track
-            offset = ts_ms / (self.half_life_s * 1000.0)  # as value_at computes it
-            return [
-                (track_id, 2.0 ** (score - offset) if score - offset < 1000.0 else math.inf)
-                for track_id, score in self._merged()[:n]
-            ]
-        picked = []
-        for track_id, score in self._merged():
-            if track_id not in exclude:
-                picked.append((track_id, value_at(score, ts_ms, self.half_life_s)))
-                if len(picked) == n:
-                    break
-        return picked
+        ranked: Iterable[tuple[str, float]] = self._merged()
+        if exclude:
+            ranked = (entry for entry in ranked if entry[0] not in exclude)
+        offset = _halvings(ts_ms, self.half_life_s)  # once: every list reads the head
+        return [
+            (track_id, _decayed(score - offset)) for track_id, score in itertools.islice(ranked, n)
+        ]
 
     def __len__(self) -> int:
         return sum(len(top) for top in self.lists.values())

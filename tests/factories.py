@@ -19,7 +19,6 @@ def planner_config(**overrides: Any) -> PlannerConfig:
     topics = {
         "clean_topic": "clean",
         "dlq_topic": "dlq",
-        "track_events_topic": "by-track",
         "recommendations_topic": "recs",
     }
     return PlannerConfig(**{**topics, **overrides})

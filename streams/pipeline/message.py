@@ -14,8 +14,7 @@ the state first, then the records, then :meth:`MessagePlanner.applied`.
 >>> from streams.pipeline.refresh import RefreshThrottle
 >>> from online_models.trending import TrendingBoard
 >>> planner = MessagePlanner(
-...     PlannerConfig(clean_topic="clean", dlq_topic="dlq", track_events_topic="by-track",
-...                   recommendations_topic="recs"),
+...     PlannerConfig(clean_topic="clean", dlq_topic="dlq", recommendations_topic="recs"),
 ...     EventDecoder(now_ms=lambda: 1_767_225_600_000), TrendingBoard(),
 ...     RefreshThrottle(interval_s=2.0), now_ms=lambda: 1_767_225_600_000, now_s=lambda: 0.0)
 >>> value = b'{"event_id":"e1","user_id":"u1","track_id":"t1","type":"play",'
@@ -105,7 +104,6 @@ class PlannerConfig:
 
     clean_topic: str
     dlq_topic: str
-    track_events_topic: str
     recommendations_topic: str
     producer_max_request_bytes: int = 1_048_576
     dlq_original_max_bytes: int = 16_384
@@ -127,7 +125,6 @@ class PlannerConfig:
         return cls(
             clean_topic=settings.clean_topic,
             dlq_topic=settings.dlq_topic,
-            track_events_topic=settings.track_events_topic,
             recommendations_topic=settings.recommendations_topic,
             producer_max_request_bytes=settings.producer_max_request_bytes,
             dlq_original_max_bytes=settings.dlq_original_max_bytes,

@@ -1078,15 +1078,15 @@ def latency_population(rate: float, start_ms: int) -> Population:
 def _latency(run: _Run, rate: float, duration_s: float) -> dict[str, Any]:
     """Lists' latency while the simulator publishes ``rate`` events/s to a ready worker."""
     settings = run.phase_settings("latency")
-
-    def population(start_ms: int) -> Population:
-        return latency_population(rate, start_ms)
-
-    asyncio.run(publish_catalog(settings, (t.to_dict() for t in population(now_ms()).tracks)))
+    asyncio.run(
+        publish_catalog(settings, (t.to_dict() for t in latency_population(rate, now_ms()).tracks))
+    )
     worker = run.start_worker(settings)
     run.reporter.phase(f"latency: {rate:,.0f} events/s for {duration_s:g} s")
     cpu_before, started = cpu_seconds(worker.pid), time.monotonic()
-    sent = asyncio.run(_paced_load(settings, population(now_ms()), duration_s, run.reporter))
+    sent = asyncio.run(
+        _paced_load(settings, latency_population(rate, now_ms()), duration_s, run.reporter)
+    )
     _wait_for(
         worker, lambda: accepted_events(settings.web_port), sent, "latency tail", run.reporter
     )

@@ -719,11 +719,14 @@ def _consumer(settings: Settings, topics: Sequence[str] = (), **options: Any) ->
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """Each partition's end offset (raised to a fetch's high water: Tansu's quirk)."""
+    """Each partition's end offset (raised to a fetch's high water: Tansu's quirk), for
+    every partition the topic has (the compacted ones may have fewer)."""
     consumer = _consumer(settings)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        await consumer.topics()  # the metadata, so the topic's partitions are known
+        partitions = consumer.partitions_for_topic(topic) or range(settings.partitions)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         options = {"bootstrap_servers": settings.bootstrap_servers, **security_options(settings)}
         ends = await fetched_end_offsets(options, await consumer.end_offsets(tps))
         return {tp.partition: offset for tp, offset in ends.items()}

@@ -54,7 +54,6 @@ from streams.contracts.clock import now_ms
 from streams.kafka.broker import free_port
 from streams.kafka.security import security_options
 from streams.settings import Settings, env_name
-from streams.tools.bench import read_topic as read_any_topic
 from streams.tools.processes import Child
 from streams.tools.publish import publish_catalog
 from streams.tools.verify import (
@@ -309,7 +308,7 @@ async def read_snapshots(settings: Settings, key: bytes) -> tuple[list[Snapshot]
     order, and the others counted by refusal reason."""
     valid: list[Snapshot] = []
     refused: Counter[str] = Counter()
-    for record in await read_any_topic(settings, settings.snapshots_topic):
+    for record in await read_topic(settings, settings.snapshots_topic):
         try:
             valid.append(decode_snapshot(record.value, key, max_bytes=settings.snapshot_max_bytes))
         except SnapshotRefused as exc:
