@@ -8,6 +8,9 @@ DESIGN.md (Known traps) explains why each one exists.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -15,7 +18,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.tables import recovery as faust_recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.kafka.contiguous import ContiguousCommits
+
+log = logging.getLogger("tunestream.kafka")
+
 _EPOCHS = "_tunestream_seek_epochs"
+_COMMITS = "_tunestream_contiguous_commits"
+_REFETCHES = "_tunestream_refetch_tasks"
 _ARRIVED = "_tunestream_epochs_at_arrival"
 
 
@@ -110,6 +119,216 @@ def drop_records_fetched_before_a_seek(consumer_cls: Any = faust_aiokafka.Consum
     consumer_cls._tunestream_seek_guard = True
 
 
+def commit_only_contiguous_offsets(
+    consumer_cls: Any = faust_aiokafka.Consumer, refetch_after_s: float = 5.0
+) -> None:
+    """Never commit a stream partition past a message its agent has not handled.
+
+    Three changes to Faust's consumer (:mod:`streams.kafka.contiguous` has the rule
+    and why Faust's own one lost events):
+
+    * every seek to the committed offsets also seeks the partitions aiokafka
+      leaves alone, those committed at 0 or never (to their first offset): a
+      batch fetched before that seek is dropped (the seek guard) and must be
+      fetched again from somewhere;
+    * a jump in the offsets delivered on a stream partition is not recorded as a
+      gap: it is a message not handled yet;
+    * the offset to commit comes from :class:`ContiguousCommits`, which holds a
+      partition whose start was not handled and, if it stays held, seeks it
+      back to its start;
+    * every seek of a stream partition is noted, so the agents' order check
+      (:meth:`ContiguousCommits.arrived`) knows the offset that comes next;
+    * Faust's own check, dropping a fetched record below the last offset it handed
+      over, is off on stream partitions: that offset is written after a hand-over a
+      seek can overtake, so the records a seek back fetched again were dropped
+      (seen: a partition fetched again from 255 after 261 came first, and 262..269
+      never handled). aiokafka returns records from its position on, in order; the
+      order check does the rest.
+
+    Only partitions of topics agents acknowledge (the streams) are changed; table
+    changelogs are read by recovery and keep Faust's ways.
+    """
+    if consumer_cls.__dict__.get("_tunestream_contiguous", False):
+        return
+    init = consumer_cls.__init__
+    seek_to_committed = consumer_cls.seek_to_committed
+    seek = consumer_cls.seek
+    seek_wait = consumer_cls.seek_wait
+    new_offset = consumer_cls._new_offset
+    add_gap = consumer_cls._add_gap
+
+    async def seek_to_committed_or_start(self: Any) -> Mapping[Any, int]:
+        committed = await seek_to_committed(self)
+        streams = {tp: at for tp, at in committed.items() if _is_stream(self, tp)}
+        never = [tp for tp, at in streams.items() if at is None]
+        earliest = await self.earliest_offsets(*never) if never else {}
+        commits = contiguous_commits(self, refetch_after_s)
+        starts = {tp: earliest.get(tp, 0) if at is None else at for tp, at in streams.items()}
+        # aiokafka's seek_to_committed skips 0 and never-committed: sought here
+        unsought = {tp: start for tp, start in starts.items() if not streams[tp]}
+        if unsought:
+            await self.seek_wait(unsought)
+        for tp, start in starts.items():
+            commits.sought(tp, start)
+        return committed
+
+    async def no_gap_in_streams(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        if not _is_stream(self, tp):
+            await add_gap(self, tp, offset_from, offset_to)
+
+    def contiguous_new_offset(self: Any, tp: Any) -> int | None:
+        if not _is_stream(self, tp):
+            return new_offset(self, tp)  # type: ignore[no-any-return]
+        acked = self._acked[tp]
+        acked.sort()
+        commits = contiguous_commits(self, refetch_after_s)
+        decision = commits.decide(tp, acked, self._committed_offset[tp], time.monotonic())
+        if decision.refetch_from is not None:
+            log.warning(
+                "offset %d of %s was not handled while later ones were: fetching it again",
+                decision.refetch_from,
+                tp,
+            )
+            _refetch(self, tp, decision.refetch_from)
+        if decision.gap is not None:
+            log.warning(
+                "offsets %d..%d of %s never came after %d fetches: passed as a gap",
+                decision.gap[0],
+                decision.gap[1] - 1,
+                tp,
+                commits.max_refetches,
+            )
+        if decision.commit is None:
+            return None
+        done = [offset for offset in acked if offset < decision.commit]
+        del acked[: len(done)]
+        self._acked_index[tp].difference_update(done)
+        return decision.commit
+
+    async def noted_seek(self: Any, partition: Any, offset: int) -> None:
+        await seek(self, partition, offset)
+        noted(self, {partition: offset})
+
+    async def noted_seek_wait(self: Any, partitions: Mapping[Any, int]) -> None:
+        await seek_wait(self, partitions)
+        noted(self, partitions)
+
+    def noted(self: Any, partitions: Mapping[Any, int]) -> None:
+        commits = contiguous_commits(self, refetch_after_s)
+        for tp, offset in partitions.items():
+            if _is_stream(self, tp):
+                commits.sought(tp, offset, committed=False)
+
+    def init_with_streams_unread(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._read_offset = _StreamsUnread(self)
+
+    consumer_cls.__init__ = init_with_streams_unread
+    consumer_cls.seek_to_committed = seek_to_committed_or_start
+    consumer_cls.seek = noted_seek
+    consumer_cls.seek_wait = noted_seek_wait
+    consumer_cls._add_gap = no_gap_in_streams
+    consumer_cls._new_offset = contiguous_new_offset
+    consumer_cls._tunestream_contiguous = True
+
+
+def contiguous_commits(consumer: Any, refetch_after_s: float = 5.0) -> ContiguousCommits:
+    """The consumer's :class:`ContiguousCommits` (made on first use)."""
+    commits: ContiguousCommits | None = getattr(consumer, _COMMITS, None)
+    if commits is None:
+        commits = ContiguousCommits(refetch_after_s)
+        setattr(consumer, _COMMITS, commits)
+    return commits
+
+
+class _StreamsUnread(defaultdict[Any, "int | None"]):
+    """Faust's last-handed-over offsets, read as unknown on stream partitions."""
+
+    def __init__(self, consumer: Any) -> None:
+        super().__init__(lambda: None)
+        self.consumer = consumer
+
+    def __getitem__(self, tp: Any) -> int | None:
+        return None if _is_stream(self.consumer, tp) else super().__getitem__(tp)
+
+
+def _next_offsets(consumer: Any) -> dict[Any, int] | None:
+    """Each assigned stream partition's next offset for its agent, if all are known."""
+    commits: ContiguousCommits | None = getattr(consumer, _COMMITS, None)
+    if commits is None:
+        return None
+    nexts = {}
+    for tp in consumer.assignment():
+        if _is_stream(consumer, tp):
+            offset = commits.next_offset(tp)
+            if offset is None:
+                return None
+            nexts[tp] = offset
+    return nexts
+
+
+def _is_stream(consumer: Any, tp: Any) -> bool:
+    return bool(consumer.app.topics.acks_enabled_for(tp.topic))
+
+
+async def seek_stream(consumer: Any, positions: Mapping[Any, int]) -> None:
+    """Seek partitions from the app's side: in the consumer's own thread.
+
+    Faust's ``Consumer.seek`` changes aiokafka's fetcher from the calling thread while
+    the consumer thread may be reading it (seen: ``KeyError`` in aiokafka's
+    ``fetched_records``, and the worker's fetcher crashed); ``seek_wait`` hands the
+    seek to the consumer thread.
+    """
+    await consumer.seek_wait(positions)
+
+
+def _refetch(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek ``tp`` to ``offset`` soon (the commit path that asks is not async)."""
+    tasks: set[asyncio.Task[None]] | None = getattr(consumer, _REFETCHES, None)
+    if tasks is None:
+        tasks = set()
+        setattr(consumer, _REFETCHES, tasks)
+    task = asyncio.ensure_future(seek_stream(consumer, {tp: offset}))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+def hand_over_without_tasks(consumer_cls: Any = faust_aiokafka.Consumer) -> None:
+    """Hand a fetched record to the agents without four tasks per record.
+
+    Faust's fetcher passes each record on with ``wait_first(callback(message),
+    suspend_flow.wait())``: four tasks (the callback, the flow, stopped and crashed
+    events) and an ``asyncio.wait``, so that a callback blocked on a full agent
+    queue can be abandoned when a rebalance suspends the flow. Most callbacks
+    finish at once, and that machinery was a tenth of the worker's CPU. While the
+    flow runs and the consumer is not stopping, the callback is awaited directly;
+    otherwise Faust's own ``wait_first`` decides. A callback that blocks still
+    ends when the agent takes from its queue (a rebalance's stale messages are
+    skipped by the stream), or when the fetcher is cancelled at shutdown.
+    """
+    if consumer_cls.__dict__.get("_tunestream_direct_hand_over", False):
+        return
+    wait_first = consumer_cls.wait_first
+
+    async def hand_over(self: Any, *coros: Any, timeout: Any = None) -> Any:
+        first = coros[0] if coros else None
+        if (
+            len(coros) == 2
+            and timeout is None
+            and asyncio.iscoroutine(first)
+            and asyncio.iscoroutine(coros[1])
+            and not self.suspend_flow.is_set()
+            and not self.should_stop
+        ):
+            coros[1].close()  # the flow's wait, never started
+            await first
+            return None  # the fetcher, the only caller with these arguments, ignores it
+        return await wait_first(self, *coros, timeout=timeout)
+
+    consumer_cls.wait_first = hand_over
+    consumer_cls._tunestream_direct_hand_over = True
+
+
 def seek_again_after_recovery(recovery_cls: Any = faust_recovery.Recovery) -> None:
     """Seek the stream partitions once more when table recovery has finished.
 
@@ -118,9 +337,11 @@ def seek_again_after_recovery(recovery_cls: Any = faust_recovery.Recovery) -> No
     Records fetched in between (the fetcher runs while the seek is awaited)
     are cleared from the queue although Faust counts them as read, so a killed
     worker's successor skipped a run of messages (seen as partition 3 offset 16
-    processed, then 44). Seeking again after the clear re-fetches them; what an
-    agent already handled in that window comes again as a replay, which dedupe
-    recognises by its offset. Costs one seek per rebalance.
+    processed, then 44). Seeking again after the clear re-fetches them. Where
+    :func:`commit_only_contiguous_offsets` knows the offset each stream partition's
+    agent handles next, that is where it seeks, so nothing an agent already
+    handled comes again; otherwise it seeks to the committed offsets (a replay,
+    which dedupe recognises by its offset). Costs one seek per rebalance.
     """
     if recovery_cls.__dict__.get("_tunestream_seek_again", False):
         return
@@ -128,8 +349,14 @@ def seek_again_after_recovery(recovery_cls: Any = faust_recovery.Recovery) -> No
 
     async def completed_then_seek(self: Any, generation_id: int = 0) -> None:
         await on_recovery_completed(self, generation_id)
-        if self.app.consumer_generation_id == generation_id and self.app.consumer.assignment():
-            await self.app.consumer.perform_seek()
+        consumer = self.app.consumer
+        if self.app.consumer_generation_id != generation_id or not consumer.assignment():
+            return
+        nexts = _next_offsets(consumer)
+        if nexts is None:
+            await consumer.perform_seek()
+            return
+        await seek_stream(consumer, nexts)
 
     recovery_cls.on_recovery_completed = completed_then_seek
     recovery_cls._tunestream_seek_again = True

@@ -106,6 +106,19 @@ class Metrics:
             ["topic"],
             registry=reg,
         )
+        self.messages_out_of_order_total = Counter(
+            "tunestream_messages_out_of_order_total",
+            "Messages delivered ahead of an earlier one of their partition: skipped, and "
+            "the partition fetched again from the earlier one (streams.kafka.contiguous).",
+            ["topic"],
+            registry=reg,
+        )
+        self.offset_gaps_total = Counter(
+            "tunestream_offset_gaps_total",
+            "Runs of offsets that never came after repeated fetches, passed as gaps.",
+            ["topic"],
+            registry=reg,
+        )
         self.dead_letters_total = Counter(
             "tunestream_dead_letters_total",
             "Records written to the dead-letter topic, by reason code.",

@@ -4,7 +4,7 @@ A tiny ``faust.App`` whose one agent only iterates its stream: the framework's
 per-message ceiling, to compare the real worker with (``tunestream bench``). It
 reads the same settings as a worker (``TUNESTREAM_*``), consumes the events
 topic as the worker does (raw bytes, ``stream.events()``, concurrency 1, the
-same consumer fetch wait and commit interval) and does nothing with a message
+same consumer fetch wait, commit interval and record hand-over) and does nothing with a message
 but note when it saw it. ``GET /count`` answers
 ``{"messages": n, "first_s": t0, "last_s": t1}`` (Unix times of the first and
 the latest message).
@@ -19,7 +19,7 @@ from typing import Any
 
 import faust
 
-from streams.kafka.faust_fixes import tune_fetch_wait
+from streams.kafka.faust_fixes import hand_over_without_tasks, tune_fetch_wait
 from streams.settings import Settings
 from streams.worker.app import faust_app_options
 
@@ -53,6 +53,7 @@ def create_noop_app(settings: Settings) -> faust.App:
     """A Faust app with one agent that iterates ``settings.events_topic`` and nothing else."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     tune_fetch_wait(settings.fetch_max_wait_ms)
+    hand_over_without_tasks()  # the worker's hand-over: the ceiling it works under
     app = faust.App(settings.app_id, **faust_app_options(settings), store="memory://")
     topic = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
     count = Count()

@@ -36,10 +36,15 @@ from streams.api.recommendations import install_recommendation_routes
 from streams.api.web import faust_web_options, without_faust_internals
 from streams.contracts.events import REASONS, Event, encode
 from streams.kafka.before_commit import BeforeCommit
+from streams.kafka.direct import ChangelogWriter, DirectSender
 from streams.kafka.faust_fixes import (
+    commit_only_contiguous_offsets,
+    contiguous_commits,
     drop_records_fetched_before_a_seek,
+    hand_over_without_tasks,
     probe_end_offsets_by_fetching,
     seek_again_after_recovery,
+    seek_stream,
     stop_when_the_broker_lost_our_data,
     tune_fetch_wait,
 )
@@ -87,9 +92,6 @@ class Worker:
             lateness_ms=settings.allowed_lateness_ms, session_gap_ms=settings.session_gap_ms
         )
         self.events_topic = self._raw_topic(settings.events_topic)
-        self.clean_topic = self._raw_topic(settings.clean_topic)
-        self.dlq_topic = self._raw_topic(settings.dlq_topic)
-        self.recommendations_topic = self._raw_topic(settings.recommendations_topic)
         self.track_events_topic = self._raw_topic(settings.track_events_topic)
         self.users = app.Table(
             "users",
@@ -125,19 +127,10 @@ class Worker:
             settings.track_events_topic, self.planner.config.max_record_bytes
         )
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
+        self.sender = DirectSender(app, on_failure=stop_worker_now)
+        self.user_changelog = ChangelogWriter(self.users, self.sender)
         app.on_partitions_revoked.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
         app.on_partitions_assigned.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
-        self.outputs = {
-            topic.get_topic_name(): topic
-            for topic in (
-                self.clean_topic,
-                self.dlq_topic,
-                self.recommendations_topic,
-                self.track_events_topic,
-                self._raw_topic(settings.trending_topic),
-                self._raw_topic(settings.training_examples_topic),
-            )
-        }
         self.catalog_reader = ReplicatedTopic(settings, settings.catalog_topic, self._apply_track)
         app.task(self.catalog_reader.run)
         self.trending_reader = ReplicatedTopic(
@@ -230,6 +223,8 @@ class Worker:
         async for event in stream.events():
             await self._tables_restored()
             message = event.message
+            if not await self._in_order(message):
+                continue
             source = Source(message.topic, message.partition, message.offset)
             self.observer.message_started()
             with self.metrics.processing_seconds.time():
@@ -240,6 +235,35 @@ class Worker:
                     await self._dead_letter_error(exc, message.key, message.value, source)
             messages.inc()
             self.observer.message_finished(source.partition, source.offset, message.timestamp)
+
+    async def _in_order(self, message: Any) -> bool:
+        """Whether to handle ``message`` now: not when an earlier message of its partition
+        is missing (:meth:`ContiguousCommits.arrived` decides; here it is sought and told)."""
+        consumer = self.app.consumer
+        arrival = contiguous_commits(consumer).arrived(
+            message.tp, message.offset, time.monotonic()
+        )
+        if arrival.refetch_from is not None:
+            self.metrics.messages_out_of_order_total.labels(topic=message.topic).inc()
+            log.warning(
+                "offset %d of %s came before offset %d: fetching from %d again",
+                message.offset,
+                message.tp,
+                arrival.refetch_from,
+                arrival.refetch_from,
+                extra={"topic": message.topic, "partition": message.partition},
+            )
+            await seek_stream(consumer, {message.tp: arrival.refetch_from})
+        if arrival.gap is not None:
+            self.metrics.offset_gaps_total.labels(topic=message.topic).inc()
+            log.warning(
+                "offsets %d..%d of %s never came: passed as a gap",
+                arrival.gap[0],
+                arrival.gap[1] - 1,
+                message.tp,
+                extra={"topic": message.topic, "partition": message.partition},
+            )
+        return arrival.handle
 
     async def _tables_restored(self) -> None:
         """Wait while tables are being restored from their changelogs.
@@ -261,7 +285,7 @@ class Worker:
         """
         effects = self._plan(key, value, source)
         try:
-            await self._apply(key, effects)
+            await self._apply(key, effects, source.partition)
         except Exception as exc:
             stop_worker_now(
                 f"cannot publish the effects of {source}: {type(exc).__name__}: {exc}",
@@ -320,9 +344,10 @@ class Worker:
     def _plan(self, key: bytes | None, value: bytes | None, source: Source) -> Effects:
         return self.planner.plan_with_live_state(key, value, source, self.live, self.users.get)
 
-    async def _apply(self, key: bytes | None, effects: Effects) -> None:
-        if effects.state is not None:
-            self.users[key] = effects.state  # one changelog record for the whole batch
+    async def _apply(self, key: bytes | None, effects: Effects, partition: int) -> None:
+        if effects.state is not None and key is not None:
+            # one changelog record for the whole batch, before the message's outputs
+            await self.user_changelog.put(key, effects.state, partition)
         for output in effects.outputs:
             await self._send(output)
         for output in self.examples.add(effects.examples, effects.feedback):
@@ -340,7 +365,7 @@ class Worker:
         self._send_track_batches()
 
     def _send_soon(self, output: Output) -> None:
-        self.outputs[output.topic].send_soon(
+        self.track_events_topic.send_soon(
             key=output.key, value=output.value, headers=output.headers, partition=output.partition
         )
 
@@ -352,10 +377,7 @@ class Worker:
         await self._send_waiting_examples()
 
     async def _send(self, output: Output) -> None:
-        topic = self.outputs[output.topic]
-        await topic.send(
-            key=output.key, value=output.value, headers=output.headers, partition=output.partition
-        )
+        await self.sender.send(output)
 
     def _count_exploration(self, effects: Effects) -> None:
         credits = self.metrics.exploration_credits_total
@@ -382,6 +404,8 @@ class Worker:
         messages = self.metrics.messages_total.labels(topic=self.settings.track_events_topic)
         async for message in stream.events():
             await self._tables_restored()
+            if not await self._in_order(message.message):
+                continue
             messages.inc()
             try:
                 updated = fold_track_record(orjson.loads(message.message.value), self._track_state)
@@ -572,6 +596,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     prometheus_client.disable_created_metrics()
     tune_fetch_wait(settings.fetch_max_wait_ms)
     drop_records_fetched_before_a_seek()
+    commit_only_contiguous_offsets()
+    hand_over_without_tasks()
     seek_again_after_recovery()
     stop_when_the_broker_lost_our_data(stop_worker_now)
     probe_end_offsets_by_fetching(

@@ -118,8 +118,9 @@ HANDLE = "Worker.handle@streams/worker/app.py"
         ),
         (
             frames(LOOP, INGEST, HANDLE, "Worker._apply@streams/worker/app.py",
-                   "ManagedUserDict.__setitem__@mode/utils/collections.py",
-                   "Topic.send@faust/topics.py"),
+                   "ChangelogWriter.put@streams/kafka/direct.py",
+                   "DirectSender.send@streams/kafka/direct.py",
+                   "AIOKafkaProducer.send@aiokafka/producer/producer.py"),
             TABLE,
         ),
         (

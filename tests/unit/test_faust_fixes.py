@@ -17,9 +17,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from streams.kafka.faust_fixes import (
+    contiguous_commits,
     drop_records_fetched_before_a_seek,
+    hand_over_without_tasks,
     seek_again_after_recovery,
     seek_epochs,
 )
@@ -153,3 +156,67 @@ def test_no_second_seek_when_a_new_rebalance_has_started() -> None:
     recovery = Patched(generation_id=4)
     asyncio.run(recovery.on_recovery_completed(3))
     assert recovery.app.consumer.sought == ["committed"]
+
+
+def test_recovery_seeks_each_stream_partition_to_where_its_agent_goes_on() -> None:
+    class Patched(FakeRecovery):
+        pass
+
+    seek_again_after_recovery(Patched)
+    recovery = Patched(generation_id=3)
+    consumer = recovery.app.consumer
+    consumer.app = type(
+        "App", (), {"topics": type("T", (), {"acks_enabled_for": staticmethod(bool)})()}
+    )()
+    commits = contiguous_commits(consumer)
+    commits.sought(TP("events", 0), 40)
+    commits.arrived(TP("events", 0), 40, 0.0)  # handled: 41 comes next
+    consumer.assignment = lambda: {TP("events", 0)}  # type: ignore[method-assign]
+    asyncio.run(recovery.on_recovery_completed(3))
+    assert consumer.sought == ["committed", {TP("events", 0): 41}]
+
+
+class FakeService:
+    """Faust's consumer as the hand-over sees it: a flow event, a stop flag, wait_first."""
+
+    def __init__(self, suspended: bool = False, stopping: bool = False) -> None:
+        self.suspend_flow = asyncio.Event()
+        if suspended:
+            self.suspend_flow.set()
+        self.should_stop = stopping
+        self.waited_first = 0
+
+    async def wait_first(self, first: Any, *others: Any, timeout: Any = None) -> str:
+        self.waited_first += 1
+        await first
+        for other in others:
+            other.close()
+        return "faust's"
+
+
+def handing_over(**state: bool) -> Any:
+    class Patched(FakeService):
+        pass
+
+    hand_over_without_tasks(Patched)
+    return Patched(**state)
+
+
+async def delivered(into: list[str]) -> None:
+    into.append("delivered")
+
+
+def test_a_record_is_handed_over_directly_while_the_flow_runs() -> None:
+    consumer, seen = handing_over(), []
+    flow = consumer.suspend_flow.wait()
+    assert asyncio.run(consumer.wait_first(delivered(seen), flow)) is None
+    assert (seen, consumer.waited_first) == (["delivered"], 0)
+    assert flow.cr_frame is None  # closed, never left pending
+
+
+def test_a_suspended_or_stopping_consumer_hands_over_as_faust_does() -> None:
+    for state in ({"suspended": True}, {"stopping": True}):
+        consumer, seen = handing_over(**state), []
+        flow = consumer.suspend_flow.wait()
+        assert asyncio.run(consumer.wait_first(delivered(seen), flow)) == "faust's"
+        assert consumer.waited_first == 1
