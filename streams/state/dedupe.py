@@ -33,10 +33,10 @@ event (1.4e-17 at ``n = 256``; one false duplicate expected in some 7 * 10**16
 events even of users who fill the memory).
 
 Saved state: the fingerprints as one base64 column (8 bytes each); the offsets
-as deflated steps from one to the next (:func:`_pack_offsets`; the events of one
-message share theirs, so a batch costs next to nothing); the event times as
-steps back from the newest, varints of 1 to 3 bytes within the lateness; and the
-last position.
+and the event times, each as steps from one to the next (:func:`_steps`: the
+events of one message share their offset, and a user's events come seconds
+apart); and the last position. Steps are plain JSON ints, written by orjson: no
+per-id Python packing on the hot path.
 
 Memory bound: ``capacity`` fingerprints, offsets and times, and one position;
 saved, about ``16 * capacity`` characters at most (4.1 KB at the default 256),
@@ -67,9 +67,12 @@ from hashlib import blake2b
 from itertools import accumulate
 from typing import Any, Literal
 
-from features.base import pack_unsigned, unpack_unsigned
+from features.base import unpack_unsigned
 
-STATE_VERSION = 4
+STATE_VERSION = 5
+#: Version 4 packed the offsets' steps deflated and the times' steps as varints: a
+#: zlib stream and a Python loop per id on every message. It restores as it was.
+_PACKED_VERSION = 4
 #: Version 3 had no event times and no last position; version 2 also kept every
 #: offset as a full 8-byte int. Both restore: their ids with the newest time
 #: known (forgotten once the lateness has passed it), and no position.
@@ -147,15 +150,14 @@ class RecentEventIds:
 
     def to_state(self) -> dict[str, Any]:
         """JSON-safe, versioned state: ``ids`` (base64, 8 bytes each, oldest first),
-        their ``offsets`` (:func:`_pack_offsets`) and ``times`` (the newest, then
-        varint steps back from it), and the ``last`` position (or null)."""
-        times = [ts for _, ts in self._seen.values()]
-        newest = max(times, default=0)
+        their ``offsets`` and event ``times`` (each the first, then the steps from
+        one to the next: :func:`_steps`), and the ``last`` position (or null)."""
+        seen = self._seen.values()
         return {
             "v": STATE_VERSION,
             "ids": _pack_fingerprints(self._seen),
-            "offsets": _pack_offsets(offset for offset, _ in self._seen.values()),
-            "times": [newest, pack_unsigned([newest - ts for ts in times])],
+            "offsets": _steps([offset for offset, _ in seen]),
+            "times": _steps([ts for _, ts in seen]),
             "last": None if self.last_position is None else list(self.last_position),
         }
 
@@ -171,7 +173,9 @@ class RecentEventIds:
         if state is None:
             return memory
         version = state.get("v")
-        if version in (STATE_VERSION, _NO_TIMES_VERSION):
+        if version == STATE_VERSION:
+            offsets = _offsets(state["offsets"])
+        elif version in (_PACKED_VERSION, _NO_TIMES_VERSION):
             offsets = _unpack_offsets(state["offsets"])
         elif version == _OFFSETS_UNPACKED_VERSION:
             packed = base64.b64decode(state["offsets"])
@@ -182,7 +186,7 @@ class RecentEventIds:
                 f"{_OFFSETS_UNPACKED_VERSION} to {STATE_VERSION}"
             )
         fingerprints = _unpack_fingerprints(state["ids"])
-        times = _times(state, len(fingerprints), untimed_ts_ms)
+        times = _times(state, len(fingerprints), untimed_ts_ms, packed=version != STATE_VERSION)
         if not len(fingerprints) == len(offsets) == len(times):
             raise ValueError(
                 f"RecentEventIds state has {len(fingerprints)} ids for {len(offsets)} offsets "
@@ -195,11 +199,45 @@ class RecentEventIds:
         return memory
 
 
-def _times(state: dict[str, Any], n: int, untimed_ts_ms: int) -> list[int]:
+def _times(state: dict[str, Any], n: int, untimed_ts_ms: int, packed: bool) -> list[int]:
     if "times" not in state:
         return [untimed_ts_ms] * n
-    newest, steps = state["times"]
-    return [newest - step for step in unpack_unsigned(steps)]
+    if packed:  # version 4: the newest, then varint steps back from it
+        newest, back = state["times"]
+        return [int(newest) - step for step in unpack_unsigned(back)]
+    return _from_steps(state["times"], "times")
+
+
+def _offsets(stored: Any) -> list[int]:
+    """The offsets of a version 5 state (:func:`_steps`)."""
+    return _from_steps(stored, "offsets")
+
+
+def _steps(values: list[int]) -> list[Any]:
+    """``[first, steps]``: the first value, then the step from each to the next, as
+    plain JSON ints. Consecutive ids are close (the events of one message share
+    their offset; a user's events come seconds apart), so most steps take a
+    character or few, and orjson writes them with no Python loop per id; the
+    state's own deflate (:mod:`streams.state.codec`) packs the rest.
+
+    >>> _steps([7, 7, 9, 8]), _from_steps(_steps([7, 7, 9, 8]), "offsets")
+    ([7, [0, 2, -1]], [7, 7, 9, 8])
+    >>> _steps([])
+    [None, []]
+    """
+    return [values[0] if values else None, list(map(operator.sub, values[1:], values))]
+
+
+def _from_steps(stored: Any, what: str) -> list[int]:
+    first, steps = stored
+    steps = _ints(steps, what)
+    return [] if first is None else list(accumulate(steps, initial=int(first)))
+
+
+def _ints(values: Any, what: str) -> list[int]:
+    if not isinstance(values, list) or not all(type(v) is int for v in values):
+        raise ValueError(f"RecentEventIds {what} are not a list of ints")
+    return values
 
 
 def _pack_fingerprints(fingerprints: Iterable[int]) -> str:
@@ -212,29 +250,9 @@ def _unpack_fingerprints(text: str) -> list[int]:
     return list(struct.unpack(f">{len(packed) // 8}Q", packed))
 
 
-def _pack_offsets(offsets: Iterable[int]) -> list[Any]:
-    """``[first offset, steps]``: the steps from each offset to the next as ints of
-    the narrowest of 1, 2, 4 or 8 bytes that holds them all (its ``struct`` code
-    first), deflated: the zero steps between events of one message shrink to
-    almost nothing. C loops only, since this runs for every message.
-
-    >>> first, steps = _pack_offsets([7, 7, 7, 9, 10])
-    >>> first, steps[0]  # steps of one byte
-    (7, 'B')
-    >>> _unpack_offsets(_pack_offsets([7, 7, 7, 9, 8]))  # a step back: 8 bytes, signed
-    [7, 7, 7, 9, 8]
-    """
-    offsets = list(offsets)
-    steps = list(map(operator.sub, offsets[1:], offsets))
-    low, high = min(steps, default=0), max(steps, default=0)
-    code = next((code for code, top in _UNSIGNED if low >= 0 and high < top), "q")
-    packed = struct.pack(f"<{len(steps)}{code}", *steps)
-    deflated = base64.b64encode(zlib.compress(packed, wbits=_RAW_DEFLATE)).decode()
-    return [offsets[0] if offsets else None, code + deflated]
-
-
 def _unpack_offsets(packed_offsets: list[Any]) -> list[int]:
-    """One offset per id from :func:`_pack_offsets` output."""
+    """The offsets of a version 3 or 4 state: ``[first, steps]``, the steps as ints of
+    the narrowest of 1, 2, 4 or 8 bytes (its ``struct`` code first), deflated."""
     first, text = packed_offsets
     code, deflated = text[:1], text[1:]
     if code not in ("q", *(code for code, _ in _UNSIGNED)):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import struct
+import zlib
 
 import orjson
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from features import TrackInfo, UserFeatures
+from features.base import pack_unsigned
 from streams.contracts.events import EventDecoder, Rejection
 from streams.pipeline.ingest import Source, dead_letter, ingest_message
 from streams.settings import dead_letter_bytes_at_most
@@ -114,6 +117,21 @@ def test_forgetting_keeps_exactly_the_ids_at_or_after_the_horizon(
     kept_before = {key: seen for key, seen in memory._seen.items() if seen[1] >= horizon}
     memory.forget_before(horizon)
     assert memory._seen == kept_before
+
+
+def test_recent_ids_of_version_4_restore_their_varint_times() -> None:
+    memory = RecentEventIds(capacity=8)
+    for offset, ts in ((3, 1_000), (3, 1_500), (4, 300_000)):
+        memory.add(f"e{ts}", offset, ts)
+    deflate = zlib.compressobj(wbits=-15)
+    steps = deflate.compress(struct.pack("<2B", 0, 1)) + deflate.flush()
+    version_4 = {
+        **memory.to_state(),
+        "v": 4,
+        "offsets": [3, "B" + base64.b64encode(steps).decode()],
+        "times": [300_000, pack_unsigned([299_000, 298_500, 0])],
+    }
+    assert RecentEventIds.from_state(version_4, 8)._seen == memory._seen
 
 
 def test_recent_ids_of_version_2_restore_and_other_versions_are_refused() -> None:
