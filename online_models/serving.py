@@ -147,6 +147,11 @@ class ServingModels:
             for track_id in catalog:
                 served.refresh(track_id)
 
+    def warm(self) -> None:
+        """Build the served tracks' arrays now (at start-up or a swap, before these
+        models serve), not in the first ranking: some 30 ms for 5,000 tracks."""
+        self.served.unit_vectors  # noqa: B018  the properties build them
+
     @property
     def served(self) -> ServedTracks:
         """Every track this snapshot and the catalog know, as arrays by row."""

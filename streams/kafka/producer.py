@@ -2,7 +2,8 @@
 
 Each Kafka message carries a JSON array of one user's events, keyed by
 ``user_id``. A user's batch goes out when it holds ``max_batch_events`` or when
-its oldest event has waited ``linger_ms``; :meth:`EventProducer.flush` and
+its oldest event has waited ``linger_ms`` (a timer per waiting batch, so the wait
+is ``linger_ms``, not a polling loop's tick more); :meth:`EventProducer.flush` and
 leaving the ``async with`` block send the rest and wait for the broker's acks,
 so an event is either acknowledged or an exception says it was not.
 
@@ -15,7 +16,6 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,9 +56,11 @@ class EventProducer:
         options = {"linger_ms": 5, "max_batch_size": 256 * 1024, **producer_options}
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, **options)
         self._buffers: dict[str, list[Event]] = {}
-        self._first_at: dict[str, float] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._in_flight: set[asyncio.Future[Any]] = set()
-        self._linger_task: asyncio.Task[None] | None = None
+        #: batches whose linger ended, on their way to the producer
+        self._lingered: set[asyncio.Task[None]] = set()
+        self._failed: list[BaseException] = []
         self.events_sent = 0
         self.messages_sent = 0
 
@@ -68,13 +70,9 @@ class EventProducer:
         except BaseException:
             await self._producer.stop()
             raise
-        self._linger_task = asyncio.create_task(self._linger_loop())
 
     async def stop(self) -> None:
         """Send what is buffered, wait for acks, close."""
-        if self._linger_task is not None:
-            self._linger_task.cancel()
-            self._linger_task = None
         try:
             await self.flush()
         finally:
@@ -101,7 +99,8 @@ class EventProducer:
         user = event["user_id"]
         buffer = self._buffers.setdefault(user, [])
         if not buffer:
-            self._first_at[user] = time.monotonic()
+            loop = asyncio.get_running_loop()
+            self._timers[user] = loop.call_later(self.linger_s, self._linger_ended, user)
         buffer.append(event)
         if len(buffer) >= self.max_batch_events:
             await self._send_user(user)
@@ -119,13 +118,19 @@ class EventProducer:
         """Send every buffered batch and wait until the broker acknowledged all sends."""
         for user in list(self._buffers):
             await self._send_user(user)
+        if self._lingered:
+            await asyncio.gather(*self._lingered, return_exceptions=True)
+        if self._failed:
+            raise self._failed[0]
         if self._in_flight:
             pending, self._in_flight = self._in_flight, set()
             await asyncio.gather(*pending)
 
     async def _send_user(self, user: str) -> None:
+        timer = self._timers.pop(user, None)
+        if timer is not None:
+            timer.cancel()
         batch = self._buffers.pop(user, None)
-        self._first_at.pop(user, None)
         if not batch:
             return
         await self._track(self._producer.send(self.topic, key=user.encode(), value=encode(batch)))
@@ -142,12 +147,16 @@ class EventProducer:
         if not future.cancelled() and future.exception() is None:
             self._in_flight.discard(future)
 
-    async def _linger_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.linger_s / 2 or 0.001)
-            due = time.monotonic() - self.linger_s
-            for user in [u for u, t in self._first_at.items() if t <= due]:
-                await self._send_user(user)
+    def _linger_ended(self, user: str) -> None:
+        self._timers.pop(user, None)
+        task = asyncio.ensure_future(self._send_user(user))
+        self._lingered.add(task)
+        task.add_done_callback(self._sent_after_linger)
+
+    def _sent_after_linger(self, task: asyncio.Task[None]) -> None:
+        self._lingered.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._failed.append(task.exception())  # type: ignore[arg-type]  # flush() raises it
 
 
 def _far_future() -> int:

@@ -81,6 +81,7 @@ class ModelSlot:
             return False
         models = ServingModels.from_snapshot(snapshot)
         models.set_catalog(self.catalog)
+        models.warm()  # its arrays built now, not by the first list after the swap
         self.current = models  # one assignment: a message sees the old models or the new
         return True
 

@@ -40,10 +40,13 @@ and topic names, so no phase sees another's data. The figures (the keys of
 ``latency_p50_ms``, ``latency_p95_ms``, ``latency_p99_ms``
     Event time to recommendation list published (the lists' ``latency_ms``,
     read back from the recommendations topic) while the seeded simulator
-    publishes ``latency_rate`` events/s for ``latency_duration_s`` to a worker
-    that was ready before the load started. Includes the producer's 20 ms
-    per-user linger, the broker, the fetch wait and queueing. ``None`` with
-    ``--skip-latency``.
+    publishes ``latency_rate`` events/s to a worker that was ready before the
+    load started: ``latency_warmup_s`` of load, then ``latency_duration_s``
+    measured. Event times follow the wall clock from the first event sent.
+    Includes the producer's 20 ms per-user linger, the broker, the fetch wait and
+    queueing. ``latency_lists`` lists are measured; the ``latency_lists_warmup``
+    whose trigger event came in the warm-up (every listener's first lists, one
+    burst) are left out. ``None`` with ``--skip-latency``.
 ``lists_per_s``, ``list_stage_us``, ``list_stage_cpu_share`` (with the latency phase)
     Lists published per second under that load; per stage of building a list
     (retrieval, ranking, re-ranking, :mod:`online_models.recommender`), the
@@ -508,7 +511,9 @@ def figure_rows(result: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         latency = f"{result['latency_p50_ms']:,.0f} / {result['latency_p99_ms']:,.0f} ms"
         how = (
             f"event time to list published, {result['latency_rate']:,.0f} events/s for "
-            f"{result['latency_duration_s']:g} s ({result['latency_lists']:,} lists)"
+            f"{result['latency_duration_s']:g} s ({result['latency_lists']:,} lists; "
+            f"{result.get('latency_lists_warmup', 0):,} of the "
+            f"{result.get('latency_warmup_s', 0):g} s warm-up left out)"
         )
     return [
         (
@@ -669,6 +674,7 @@ class BenchOptions:
     latency: bool = True
     rate: float = 1_000.0
     duration_s: float = 20.0
+    warmup_s: float = 3.0
     profile: bool = False
 
     def __post_init__(self) -> None:
@@ -678,6 +684,8 @@ class BenchOptions:
             raise ValueError(f"batch_events must be >= 1, got {self.batch_events}")
         if not self.rate > 0 or not self.duration_s > 0:
             raise ValueError("rate and duration must be > 0")
+        if not self.warmup_s >= 0:
+            raise ValueError(f"warmup must be >= 0, got {self.warmup_s}")
 
 
 @dataclass
@@ -1074,17 +1082,23 @@ def latency_population(rate: float, start_ms: int) -> Population:
     )
 
 
-def _latency(run: _Run, rate: float, duration_s: float) -> dict[str, Any]:
-    """Lists' latency while the simulator publishes ``rate`` events/s to a ready worker."""
+def _latency(run: _Run, rate: float, duration_s: float, warmup_s: float) -> dict[str, Any]:
+    """Lists' latency while the simulator publishes ``rate`` events/s to a ready worker:
+    ``warmup_s`` of load, then ``duration_s`` measured (lists whose trigger event came
+    in the warm-up are counted apart)."""
     settings = run.phase_settings("latency")
     asyncio.run(
         publish_catalog(settings, (t.to_dict() for t in latency_population(rate, now_ms()).tracks))
     )
     worker = run.start_worker(settings)
-    run.reporter.phase(f"latency: {rate:,.0f} events/s for {duration_s:g} s")
-    cpu_before, started = cpu_seconds(worker.pid), time.monotonic()
+    run.reporter.phase(
+        f"latency: {rate:,.0f} events/s for {warmup_s:g} s of warm-up, then {duration_s:g} s"
+    )
+    cpu_before, started, load_ms = cpu_seconds(worker.pid), time.monotonic(), now_ms()
     sent = asyncio.run(
-        _paced_load(settings, latency_population(rate, now_ms()), duration_s, run.reporter)
+        _paced_load(
+            settings, latency_population(rate, now_ms()), warmup_s + duration_s, run.reporter
+        )
     )
     _wait_for(
         worker, lambda: accepted_events(settings.web_port), sent, "latency tail", run.reporter
@@ -1093,8 +1107,9 @@ def _latency(run: _Run, rate: float, duration_s: float) -> dict[str, Any]:
     cpu_after, elapsed = cpu_seconds(worker.pid), time.monotonic() - started
     stages = list_stage_seconds(metrics_text(settings.web_port))
     worker.stop()
-    lists = asyncio.run(read_topic(settings, settings.recommendations_topic))
-    latencies = [orjson.loads(r.value)["latency_ms"] for r in lists]
+    records = asyncio.run(read_topic(settings, settings.recommendations_topic))
+    lists = [orjson.loads(record.value) for record in records]
+    latencies, warm = measured_latencies(lists, load_ms + warmup_s * 1000)
     if not latencies:
         raise BenchError(
             f"latency: no recommendation list arrived; worker log: {worker.log_tail()}"
@@ -1105,15 +1120,36 @@ def _latency(run: _Run, rate: float, duration_s: float) -> dict[str, Any]:
         "latency_p95_ms": float(percentile(latencies, 95)),
         "latency_p99_ms": float(percentile(latencies, 99)),
         "latency_lists": len(latencies),
+        "latency_warmup_s": warmup_s,
+        "latency_lists_warmup": warm,
         "latency_events": sent,
-        "lists_per_s": round(len(latencies) / elapsed, 1),
+        "lists_per_s": round(len(lists) / elapsed, 1),
         "list_stage_us": {
-            stage: round(1e6 * total / max(1, len(latencies)), 1) for stage, total in stages.items()
+            stage: round(1e6 * total / max(1, len(lists)), 1) for stage, total in stages.items()
         },
         "list_stage_cpu_share": {
             stage: None if not cpu else round(total / cpu, 4) for stage, total in stages.items()
         },
     }
+
+
+def measured_latencies(
+    lists: Iterable[Mapping[str, Any]], from_ms: float
+) -> tuple[list[int], int]:
+    """The ``latency_ms`` of lists whose trigger event came at or after ``from_ms`` (the
+    event time is ``generated_at - latency_ms``), and how many came before.
+
+    >>> measured_latencies([{"generated_at": 1_050, "latency_ms": 30},
+    ...                     {"generated_at": 990, "latency_ms": 40}], from_ms=1_000)
+    ([30], 1)
+    """
+    measured, warm = [], 0
+    for record in lists:
+        if record["generated_at"] - record["latency_ms"] >= from_ms:
+            measured.append(record["latency_ms"])
+        else:
+            warm += 1
+    return measured, warm
 
 
 def list_stage_seconds(metrics_body: str) -> dict[str, float]:
@@ -1180,7 +1216,7 @@ def run_bench(
         )
         result.update(latency_rate=options.rate, latency_duration_s=options.duration_s)
         if options.latency:
-            result.update(_latency(run, options.rate, options.duration_s))
+            result.update(_latency(run, options.rate, options.duration_s, options.warmup_s))
         else:
             result.update(
                 latency_p50_ms=None,

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import socket
 import sys
@@ -64,6 +65,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
     return value
 
 
@@ -331,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=20.0,
         help="seconds of load in the latency phase (default 20)",
+    )
+    bench.add_argument(
+        "--warmup",
+        type=_non_negative_float,
+        default=3.0,
+        help="seconds of load before the measured --duration; their lists are left out "
+        "of the latency percentiles (every simulated listener's first lists come as one "
+        "burst) and counted apart (default 3)",
     )
     bench.add_argument(
         "--skip-latency", action="store_true", help="skip the latency phase (a quick run)"
@@ -740,6 +759,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         latency=not args.skip_latency,
         rate=args.rate,
         duration_s=args.duration,
+        warmup_s=args.warmup,
         profile=args.profile,
     )
     _stop_on_signals()

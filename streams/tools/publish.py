@@ -140,9 +140,15 @@ def corrupt(event: Event, rng: random.Random) -> bytes:
 async def simulated_events(
     population: Population, *, paced: bool, events: int | None, duration_s: float | None
 ) -> AsyncIterator[Event]:
-    """The population's events; paced so that event time follows the wall clock."""
+    """The population's events; paced so that event time follows the wall clock.
+
+    Paced, every ``ts`` is moved by one offset so that the first event's is the wall
+    clock when it is emitted: the population's clock starts when it was built, and
+    the time it took to get here would otherwise count as every event's delay.
+    """
     started = time.monotonic()
     first_ts: int | None = None
+    shift_ms = 0
     for count, event in enumerate(population.events()):
         if events is not None and count >= events:
             return
@@ -150,10 +156,12 @@ async def simulated_events(
             return
         if first_ts is None:
             first_ts = event["ts"]
+            shift_ms = now_ms() - first_ts if paced else 0
         if paced:
             ahead_s = (event["ts"] - first_ts) / 1000 - (time.monotonic() - started)
             if ahead_s > 0.002:
                 await asyncio.sleep(ahead_s)
+            event["ts"] += shift_ms
         elif count % 1000 == 0:
             await asyncio.sleep(0)  # let the producer's batches go out
         yield event

@@ -53,6 +53,7 @@ from streams.kafka.security import faust_credentials, security_options
 from streams.kafka.topics import missing_topics
 from streams.ops.broker_watch import BrokerWatch, probe_any
 from streams.ops.fatal import stop_worker_now
+from streams.ops.heap import settle_the_heap
 from streams.ops.metrics import Metrics
 from streams.ops.observability import Observer
 from streams.pipeline.by_track import TRACK_BATCH_INTERVAL_S, TrackBatches, fold_track_record
@@ -220,6 +221,8 @@ class Worker:
         await self.editorial_reader.caught_up.wait()
         if self.snapshot_reader is not None:  # resume from the last snapshot, not from zero
             await self.snapshot_reader.caught_up.wait()
+        self.models.current.warm()
+        settle_the_heap()
         async for event in stream.events():
             await self._tables_restored()
             message = event.message
