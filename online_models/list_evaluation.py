@@ -29,7 +29,8 @@ The policies (:data:`POLICIES`), on the same events and users:
   snapshot's exploration policy for the exploration slot;
 * ``tunestream-no-rerank``: the same, with the re-ranking rules relaxed
   (:func:`unconstrained_rerank`: no artist or genre cap, no MMR, no exposure cap,
-  no discovery slot) and no exploration slot: what responsibility costs. The
+  no rotation cap, no discovery slot) and no exploration slot: what
+  responsibility costs. The
   removals (recently played, skipped, blocked) stay.
 
 The offline replay has no users to answer the exploration slot, so the policy
@@ -66,7 +67,7 @@ configuration give the same figures.
 Recently played tracks. Both ``tunestream`` policies (and ``random``) leave out
 what the user played or liked recently (the list builder's
 ``recently_played`` removal: among the user's last 20 plays and 12 liked tracks,
-those within ``replay_after_s``, an hour by default), so
+those within ``replay_after_s``, 10 minutes by default), so
 they can never hit a positive event that *repeats* one of those; ``popularity``
 and ``biasedmf`` keep them. The report gives the share of such events
 (``repeat_share``) and, per policy, ``hit_rate_at_10_not_recent``: the hit-rate
@@ -165,7 +166,7 @@ class ListEvalConfig:
 
 def unconstrained_rerank(size: int = 10) -> RerankConfig:
     """Re-ranking with its rules relaxed: caps at the list's size, MMR off, no exposure
-    cap, no discovery slot (the removals stay)."""
+    cap, no rotation cap, no discovery slot (the removals stay)."""
     return RerankConfig(
         size=size,
         max_per_artist=size,
@@ -173,6 +174,7 @@ def unconstrained_rerank(size: int = 10) -> RerankConfig:
         mmr_lambda=1.0,
         max_popular_share=1.0,
         discovery_slot=False,
+        max_rotation=size,
     )
 
 

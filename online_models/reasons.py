@@ -2,12 +2,15 @@
 
 Every item carries a ``reason``: its retrieval source's sentence
 (:mod:`online_models.retrieval`), naming what brought it (the liked track, the
-artist, the editorial set), or the exploration arm's
-(:data:`online_models.exploration_slot.REASONS`). The discovery slot's pick (an
-artist new to the user, :mod:`online_models.reranking`) says so first.
+artist, the editorial set, how long ago the user heard a track back in
+rotation), or the exploration arm's (:data:`online_models.exploration_slot.REASONS`).
+The discovery slot's pick (an artist new to the user,
+:mod:`online_models.reranking`) says so first.
 
 >>> reason_for("similar", "t7")
 'listeners who liked t7 also like this'
+>>> reason_for("rotation", "3 hours ago")
+'back in rotation: you heard it 3 hours ago'
 >>> reason_for("trending", None, discovery=True)
 'new artist for you: popular with listeners right now'
 """
@@ -22,6 +25,7 @@ from online_models.exploration_slot import REASONS as ARM_REASONS
 
 #: The sentence of each retrieval source; ``{seed}`` is what brought the item.
 SOURCE_REASONS: Final[Mapping[str, str]] = {
+    "rotation": "back in rotation: you heard it {seed}",
     "similar": "listeners who liked {seed} also like this",
     "liked_artist": "by {seed}, an artist you play a lot lately",
     "editorial": "editorial pick from {seed}",

@@ -7,10 +7,12 @@ stages:
 1. **retrieval** (:mod:`online_models.retrieval`): a few hundred candidates,
    each with its source;
 2. **ranking** (:mod:`online_models.ranking`): taste and engagement, blended,
-   plus editorial boosts;
-3. **re-ranking** (:mod:`online_models.reranking`): removals, caps, MMR,
-   exposure fairness, the discovery and exploration slots, and each item's
-   reason (:mod:`online_models.reasons`).
+   plus the listener's diet (:mod:`online_models.diet`: their artists and
+   genres, lately and in the running session) and editorial boosts;
+3. **re-ranking** (:mod:`online_models.reranking`): removals, caps (the genre
+   cap following the user's diet), MMR, exposure fairness, the rotation cap,
+   the discovery and exploration slots, and each item's reason
+   (:mod:`online_models.reasons`).
 
 Cold start is the same code: a user with no taste vector yet gets no taste or
 similarity candidates, so their list is trending, editorial, the artists they
@@ -50,9 +52,10 @@ from numpy.typing import NDArray
 
 from features import TrackInfo, UserFeatures
 from features.editorial import EditorialSet
+from online_models.diet import Diet
 from online_models.exploration import ExplorationPolicy
 from online_models.exploration_slot import NEW_ARTIST, TASTE, SlotPick, fill_slot
-from online_models.ranking import TASTE_WEIGHT, Scores, rank_in_context
+from online_models.ranking import AFFINITY_WEIGHT, TASTE_WEIGHT, Scores, rank_in_context
 from online_models.reasons import reason_for
 from online_models.reranking import (
     DISCOVERY,
@@ -63,20 +66,23 @@ from online_models.reranking import (
     Pick,
     RerankConfig,
     Reranked,
+    diet_genre_caps,
     rerank,
 )
 from online_models.retrieval import (
+    ROTATION,
     TRENDING,
     Candidates,
     NeighbourCache,
     RetrievalConfig,
     retrieve,
 )
+from online_models.rotation import heard_ago, rested_tracks
 from online_models.served_tracks import ServedTracks
 from online_models.serving import UNTRAINED, ServingModels
 
 #: The version of the re-ranking rules, part of every list's ``model_version``.
-RERANK_VERSION = "rerank-v1"
+RERANK_VERSION = "rerank-v2"  # v2: the diet in the score, rotation, genre cap by diet
 STAGES = ("retrieval", "ranking", "reranking")
 
 
@@ -87,6 +93,9 @@ class ListConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
     taste_weight: float = TASTE_WEIGHT
+    #: weight of the diet's affinity (the user's artists and genres, lately and in the
+    #: running session) in the blended score; 0: none
+    affinity_weight: float = AFFINITY_WEIGHT
     #: leave explicit tracks out of every list (a clean deployment); an event's
     #: ``context.explicit_filter`` asks the same for its own list
     explicit_filter: bool = False
@@ -176,6 +185,7 @@ class ListBuilder:
         trained = models.version != UNTRAINED
         vector = request.user_vector if trained else None
         started = clock()
+        rested = self._rested(request)
         found = retrieve(
             request.user,
             vector,
@@ -187,9 +197,11 @@ class ListBuilder:
             request.draw_key,
             self.neighbours,
             models.created_at_ms,
+            rested,
         )
         retrieved = clock()
         boost = np.array([s.boost if isinstance(s, EditorialSet) else 0.0 for s in found.seeds])
+        diet = Diet.of(request.user, models.served, request.ts_ms)
         scores = rank_in_context(
             request.user,
             vector,
@@ -200,9 +212,11 @@ class ListBuilder:
             request.context,
             boost,
             config.taste_weight,
+            diet if config.affinity_weight else None,
+            config.affinity_weight,
         )
         ranked = clock()
-        facts = self._facts(request, models, found, trending, trained)
+        facts = self._facts(request, models, found, trending, trained, rested, diet)
         explore = None if policy is None else _explorer(policy, request, found, scores, facts)
         result = rerank(scores.blended, facts, config.rerank, explore)
         items = [_item(found, scores, facts, models.catalog, pick) for pick in result.picks]
@@ -218,6 +232,13 @@ class ListBuilder:
             _explain(found, scores, facts, result) if explain else None,
         )
 
+    def _rested(self, request: ListRequest) -> list[tuple[str, int]]:
+        """The user's own tracks past the replay rest, for the ``rotation`` source (none
+        when it is off)."""
+        if not self.config.retrieval.rotation:
+            return []
+        return rested_tracks(request.user, request.ts_ms, self.config.rerank.replay_after_s)
+
     def _facts(
         self,
         request: ListRequest,
@@ -225,6 +246,8 @@ class ListBuilder:
         found: Candidates,
         trending: Sequence[tuple[str, float]],
         trained: bool,
+        rested: Sequence[tuple[str, int]],
+        diet: Diet,
     ) -> CandidateFacts:
         served, rows, config = models.served, found.rows, self.config.rerank
         artist = served.artist[rows]
@@ -241,6 +264,11 @@ class ListBuilder:
             popular=head[rows],
             new_artist=(artist >= 0) & ~known[artist],  # known[-1] is never marked
             removed=self._removals(request, served, rows),
+            # whichever source brought it, the user's own rested track counts as rotation
+            rotation=_marked(served.position, [t for t, _ in rested])[rows],
+            genre_caps=diet_genre_caps(diet.genre_shares(), config)
+            if config.genre_cap_by_diet
+            else None,
         )
 
     def _removals(
@@ -322,6 +350,8 @@ def _item(
 ) -> RecommendedItem:
     at = pick.index
     track_id, source, seed = found.track_ids[at], found.sources[at], found.seeds[at]
+    if source == ROTATION:  # its retrieval score is the hours since the user heard it
+        seed = heard_ago(float(found.retrieval_scores[at]) * 3_600_000)
     info = catalog.get(track_id)
     discovery = bool(facts.new_artist[at])
     return RecommendedItem(
@@ -368,6 +398,7 @@ def _explain(
                 "retrieval": round(float(found.retrieval_scores[i]), 6),
                 "taste": round(float(scores.taste[i]), 6),
                 "engagement": round(float(scores.engagement[i]), 6),
+                "affinity": 0.0 if scores.affinity is None else round(float(scores.affinity[i]), 6),
                 "boost": round(float(scores.boost[i]), 6),
                 "score": round(float(scores.blended[i]), 6),
                 "mmr": None if np.isnan(result.mmr[i]) else round(float(result.mmr[i]), 6),

@@ -15,23 +15,34 @@ applies these rules, each configurable (:class:`RerankConfig`) and counted
    ``mmr_lambda * score - (1 - mmr_lambda) * s``, where ``s`` is its highest
    cosine (taste vectors) to the items already chosen, among those that keep
    the **caps**: at most ``max_per_artist`` tracks of an artist and
-   ``max_per_genre`` of a genre.
+   ``max_per_genre`` of a genre. With ``genre_cap_by_diet`` a genre's cap
+   follows the user's own diet (:func:`diet_genre_caps`): their favourite genre
+   (lately, or in the running session) may fill the list, one they play half
+   as much half of it, one they hardly play keeps ``max_per_genre`` (each item
+   the plain cap would have kept out is counted as ``genre_diet``). A jazz
+   listener's list is then jazz by many artists (the artist cap and MMR still
+   apply) rather than 4 jazz tracks and 6 hits of genres they never play: the
+   plain cap fills those slots with the same few hits for everyone.
 3. **Exposure fairness.** At most ``max_popular_share`` of the list may come
    from the ``popular_head`` most popular tracks right now, so the rest of the
    catalogue gets heard.
-4. **Discovery slot.** When the list holds no artist new to the user and a
+4. **Rotation cap.** At most ``max_rotation`` items may be the user's own
+   tracks back in rotation (:mod:`online_models.rotation`; counted as
+   ``rotation``), so a list stays mostly new to the ear.
+5. **Discovery slot.** When the list holds no artist new to the user and a
    candidate by one passes the rules, the best of them takes a slot of its own.
-5. **Exploration slot** (when a policy is given): the last slot goes to the arm
+6. **Exploration slot** (when a policy is given): the last slot goes to the arm
    the exploration policy draws (:mod:`online_models.exploration_slot`). An
    arm of ``new_artist`` is a discovery pick too, so no other is added.
 
 When the caps leave no candidate for a slot, the list is topped up with them
-relaxed one at a time, the popular cap first, then the genre cap, then the
-artist cap (counted as ``caps_relaxed``): a short list helps nobody. A rule
-*changes* a pick when, without it, another candidate would have taken the
-slot; those are the counts of ``artist_cap``, ``genre_cap``, ``popular_cap``
-and ``mmr``. Everything is deterministic: ties go to the earlier candidate,
-and the exploration draw is seeded by the caller.
+relaxed one at a time, the popular cap first, then the genre cap, the artist
+cap and the rotation cap (counted as ``caps_relaxed``): a short list helps
+nobody. A rule *changes* a pick when, without it, another candidate would have
+taken the slot; those are the counts of ``artist_cap``, ``genre_cap``,
+``popular_cap``, ``rotation_cap`` and ``mmr``. Everything is deterministic:
+ties go to the earlier candidate, and the exploration draw is seeded by the
+caller.
 
 Cost: O(list size x candidates) array operations. Memory: per candidate, a
 few flags and numbers, for the duration of one list.
@@ -62,11 +73,18 @@ from online_models.exploration_slot import NEW_ARTIST
 #: Why a candidate is removed before any slot is filled, in the order they are checked.
 REMOVALS: Final = ("recently_played", "skipped", "blocked", "explicit")
 #: Rules that can change which candidate takes a slot.
-SLOT_RULES: Final = ("artist_cap", "genre_cap", "popular_cap", "mmr", "caps_relaxed")
+SLOT_RULES: Final = (
+    "artist_cap",
+    "genre_cap",
+    "popular_cap",
+    "rotation_cap",
+    "mmr",
+    "caps_relaxed",
+)
 #: Every rule counted per list (a metric label each).
-RULES: Final = (*REMOVALS, *SLOT_RULES, "discovery")
+RULES: Final = (*REMOVALS, *SLOT_RULES, "discovery", "rotation", "genre_diet")
 #: The caps, in the order they are relaxed when none leaves a candidate.
-RELAXED_FIRST: Final = ("popular_cap", "genre_cap", "artist_cap")
+RELAXED_FIRST: Final = ("popular_cap", "genre_cap", "artist_cap", "rotation_cap")
 RANKED: Final = "ranked"
 DISCOVERY: Final = "discovery"
 EXPLORATION: Final = "exploration"
@@ -88,13 +106,20 @@ class RerankConfig:
     #: skipped tracks stay out of the user's lists this long
     skip_memory_s: float = 7 * 86_400.0
     #: a track heard or liked stays out of the user's lists this long, then may return
-    replay_after_s: float = 3_600.0
+    replay_after_s: float = 600.0
     discovery_slot: bool = True
+    #: most of the user's own tracks back in rotation one list may hold
+    max_rotation: int = 3
+    #: a genre the user plays may take the list in proportion to their favourite's
+    #: share (never below ``max_per_genre``)
+    genre_cap_by_diet: bool = True
 
     def __post_init__(self) -> None:
         for name in ("size", "max_per_artist", "max_per_genre"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
+        if self.max_rotation < 0:
+            raise ValueError(f"max_rotation: must be >= 0, got {self.max_rotation!r}")
         for name in ("mmr_lambda", "max_popular_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: must be within [0, 1], got {getattr(self, name)!r}")
@@ -113,7 +138,9 @@ class CandidateFacts:
 
     ``artist`` is an artist index (``-1``: unknown), ``genres`` genre indices
     padded with ``-1``, ``unit`` the unit taste vectors, ``removed`` the removal
-    reason (:data:`REMOVALS`) or ``""``.
+    reason (:data:`REMOVALS`) or ``""``; ``rotation`` flags the user's own
+    tracks back in rotation (None: none is), and ``genre_caps`` holds each genre
+    index's cap for this list (None: ``max_per_genre`` for every genre).
     """
 
     artist: NDArray[np.intp]
@@ -122,6 +149,8 @@ class CandidateFacts:
     popular: NDArray[np.bool_]
     new_artist: NDArray[np.bool_]
     removed: Sequence[str]
+    rotation: NDArray[np.bool_] | None = None
+    genre_caps: NDArray[np.intp] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +176,21 @@ class Reranked:
 #: Given the candidates still free (a mask), the exploration slot's candidate and
 #: arm, or None for no exploration pick.
 Explore = Callable[[NDArray[np.bool_]], "tuple[int, str] | None"]
+
+
+def diet_genre_caps(shares: NDArray[np.float64], config: RerankConfig) -> NDArray[np.intp]:
+    """Each genre's cap when it follows the user's diet: the list's size in proportion
+    to the genre's share of what they play (``shares``, by genre index) next to their
+    favourite genre's, rounded up, and never below ``max_per_genre``. Their favourite
+    genre may fill the list; one they hardly play keeps the plain cap.
+
+    >>> diet_genre_caps(np.array([0.62, 0.3, 0.08]), RerankConfig(size=10, max_per_genre=4))
+    array([10,  5,  4])
+    """
+    top = float(shares.max()) if len(shares) else 0.0
+    relative = np.clip(shares / top, 0.0, 1.0) if top > 0 else np.zeros(len(shares))
+    wanted = np.ceil(relative * config.size - 1e-9).astype(np.intp)
+    return np.maximum(wanted, config.max_per_genre)
 
 
 def rerank(
@@ -194,10 +238,14 @@ class _Selection:
         self.artists: dict[int, int] = {}
         self.genres: dict[int, int] = {}
         self.popular = 0
+        self.rotation = np.zeros(n, bool) if facts.rotation is None else facts.rotation
+        self.rotated = 0
         #: how many caps the last :meth:`loosest` relaxed
         self.relaxed = 0
         if config.max_popular == 0:
             self._cap("popular_cap", facts.popular)
+        if config.max_rotation == 0:
+            self._cap("rotation_cap", self.rotation)
         self.result = Reranked(mmr=np.full(n, np.nan))
 
     def free(self, with_caps: bool, relaxed: int = 0) -> NDArray[np.bool_]:
@@ -268,12 +316,26 @@ class _Selection:
         for genre in facts.genres[at]:
             if genre >= 0:
                 count = self.genres[int(genre)] = self.genres.get(int(genre), 0) + 1
-                if count == config.max_per_genre:
+                cap = self._genre_cap(int(genre))
+                if config.max_per_genre < count <= cap:  # the user's diet made room for it
+                    self.result.rule_counts["genre_diet"] += 1
+                if count == cap:
                     self._cap("genre_cap", (facts.genres == genre).any(axis=1))
         if facts.popular[at]:
             self.popular += 1
             if self.popular == config.max_popular:
                 self._cap("popular_cap", facts.popular)
+        if self.rotation[at]:
+            self.rotated += 1
+            self.result.rule_counts["rotation"] += 1
+            if self.rotated == config.max_rotation:
+                self._cap("rotation_cap", self.rotation)
+
+    def _genre_cap(self, genre: int) -> int:
+        caps = self.facts.genre_caps
+        if caps is None or genre >= len(caps):
+            return self.config.max_per_genre
+        return int(caps[genre])
 
     def _cap(self, rule: str, reached: NDArray[np.bool_]) -> None:
         self.capped[rule] |= reached
@@ -291,5 +353,6 @@ __all__ = [
     "Pick",
     "RerankConfig",
     "Reranked",
+    "diet_genre_caps",
     "rerank",
 ]

@@ -6,6 +6,9 @@ Ranking every track for every list would cost too much and say little; each
 in their order of precedence (a track several sources propose keeps the first,
 the most personal reason):
 
+* ``rotation``: the user's own tracks heard or liked before the replay rest
+  (:func:`~online_models.rotation.rested_tracks`, the caller's): favourites
+  back in rotation, the most recently heard first.
 * ``similar``: the nearest tracks, by cosine of the taste model's vectors, to
   the user's most recently liked tracks (saved, or played through). The
   vectors are learned from who listens to what, so nearness is co-listening.
@@ -20,13 +23,14 @@ the most personal reason):
   (:class:`~online_models.trending.TrendingBoard`).
 
 A user the models do not know yet (``user_vector`` None) gets no ``similar``
-and no ``taste`` candidates: cold start is trending, editorial and the
-artists they just played. The exploration slot's arms
+and no ``taste`` candidates: cold start is trending, editorial, the artists
+they just played and their own rested tracks. The exploration slot's arms
 (:mod:`online_models.exploration_slot`) draw from these candidates at
 re-ranking.
 
 Cost: O(served tracks x k) for ``taste`` and ``similar`` (one product each),
-O(served tracks) per liked artist, O(candidates) for the rest. Memory: the
+O(served tracks) per liked artist, O(candidates) for the rest (``rotation``
+reads at most the user's 32 remembered tracks). Memory: the
 candidates only (a few hundred rows); nothing is kept between lists.
 
 >>> from features import TrackInfo, UserFeatures
@@ -57,11 +61,12 @@ from features.editorial import EditorialSet
 from online_models.exploration_slot import TASTE, TRENDING
 from online_models.served_tracks import ServedTracks, top_indices
 
+ROTATION: Final = "rotation"
 SIMILAR: Final = "similar"
 LIKED_ARTIST: Final = "liked_artist"
 EDITORIAL: Final = "editorial"
 #: Every retrieval source, most personal first: a track proposed twice keeps the first.
-SOURCES: Final = (SIMILAR, LIKED_ARTIST, EDITORIAL, TASTE, TRENDING)
+SOURCES: Final = (ROTATION, SIMILAR, LIKED_ARTIST, EDITORIAL, TASTE, TRENDING)
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,13 @@ class RetrievalConfig:
     per_artist: int = 8
     #: editorial picks that fit the moment, in the sets' order (largest boost first)
     editorial: int = 20
+    #: the user's own rested tracks proposed back, the most recently heard first
+    #: (32: all :class:`~features.UserFeatures` remembers, 20 plays and 12 liked)
+    rotation: int = 32
 
     def __post_init__(self) -> None:
         for name in (
+            "rotation",
             "taste",
             "similar_seeds",
             "similar_per_seed",
@@ -100,8 +109,8 @@ class Candidates:
 
     ``seeds[i]`` is what brought track ``i`` (the liked track of ``similar``, the
     artist of ``liked_artist``, the set of ``editorial``; None for the others);
-    ``retrieval_scores[i]`` is its source's own score (cosine, affinity weight,
-    boost, taste logit, trend value).
+    ``retrieval_scores[i]`` is its source's own score (hours since the user heard
+    it for ``rotation``; cosine, affinity weight, boost, taste logit, trend value).
     """
 
     track_ids: list[str]
@@ -208,15 +217,19 @@ def retrieve(
     draw_key: str = "",
     neighbours: NeighbourCache | None = None,
     models_ms: int = 0,
+    rested: Sequence[tuple[str, int]] = (),
 ) -> Candidates:
     """Every source's candidates for ``user`` at ``ts_ms``, merged, with their served rows.
 
     More editorial picks than ``config.editorial`` are taken from a place ``draw_key``
     (the triggering event's id) decides, so lists share the editors' exposure.
     ``neighbours`` keeps the ``similar`` source's neighbours across calls (the
-    models made at ``models_ms``)."""
+    models made at ``models_ms``). ``rested`` is the user's own tracks past the
+    replay rest, with when each was last heard, the most recent first
+    (:func:`~online_models.rotation.rested_tracks`): the ``rotation`` source."""
     config = config or RetrievalConfig()
     found = _Proposals()
+    _rotation(found, served, ts_ms, rested[: config.rotation])
     if user_vector is not None:
         _similar(found, user, served, config, neighbours or NeighbourCache(), models_ms)
     _liked_artists(found, user, served, ts_ms, config)
@@ -233,6 +246,14 @@ def retrieve(
         values = np.array([value for _, value in trending])
         found.add(served.rows([t for t, _ in trending]), TRENDING, [None] * len(trending), values)
     return found.merged(served)
+
+
+def _rotation(
+    found: _Proposals, served: ServedTracks, ts_ms: int, rested: Sequence[tuple[str, int]]
+) -> None:
+    if rested:  # the reason's "heard ... ago" is worded for the few items listed only
+        hours = (ts_ms - np.array([at for _, at in rested], np.float64)) / 3_600_000
+        found.add(served.rows([t for t, _ in rested]), ROTATION, [None] * len(rested), hours)
 
 
 def _similar(
@@ -278,6 +299,7 @@ def _rotated(
 __all__ = [
     "EDITORIAL",
     "LIKED_ARTIST",
+    "ROTATION",
     "SIMILAR",
     "SOURCES",
     "TASTE",

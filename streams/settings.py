@@ -362,13 +362,27 @@ class Settings:
     )
     taste_weight: float = _doc(
         "share of the taste model in a candidate's score; the engagement model in context "
-        "takes the rest (score = w * P_taste + (1 - w) * P_engage + editorial boost)",
+        "takes the rest (score = w * P_taste + (1 - w) * P_engage + a * affinity + "
+        "editorial boost)",
         default=0.5,
         minimum=0,
         maximum=1,
     )
+    affinity_weight: float = _doc(
+        "weight a of the listener's diet in a candidate's score: how much of what they "
+        "play, lately and in the running session, is its artist and genre (0..1); 0: none",
+        default=1.5,
+        minimum=0,
+        maximum=10,
+    )
     max_per_artist: int = _doc("most tracks of one artist in a list", default=2, above=0)
     max_per_genre: int = _doc("most tracks of one genre in a list", default=4, above=0)
+    genre_cap_by_diet: str = _doc(
+        "on: a genre the user plays may take the list in proportion to their favourite "
+        "genre's share, lately or in the running session (never below the genre cap)",
+        default="on",
+        choices=("on", "off"),
+    )
     mmr_lambda: float = _doc(
         "diversity trade-off: 1 ranks by score alone; lower values weigh being unlike the "
         "tracks already in the list",
@@ -391,8 +405,15 @@ class Settings:
         "a track the user skipped stays out of their lists this long", default=604_800.0, minimum=0
     )
     replay_after_s: float = _doc(
-        "a track the user heard or liked stays out of their lists this long, then may come back",
-        default=3_600.0,
+        "a track the user heard or liked stays out of their lists this long, then may come "
+        "back into rotation",
+        default=600.0,
+        minimum=0,
+    )
+    max_rotation: int = _doc(
+        "most of the user's own tracks, heard before the replay window, one list may hold "
+        "(back in rotation); 0: none",
+        default=3,
         minimum=0,
     )
     discovery_slot: str = _doc(

@@ -19,7 +19,7 @@ decides nothing itself.
 >>> built = maker.build(trigger, UserState.empty())
 >>> record = maker.record(trigger, built, now_ms=1_050, list_id="r1")
 >>> [item["track_id"] for item in record["items"]], record["model_version"]
-(['t9'], 'popularity-v1+rerank-v1')
+(['t9'], 'popularity-v1+rerank-v2')
 """
 
 from __future__ import annotations

@@ -160,8 +160,11 @@ def list_config(settings: Any) -> ListConfig:
             skip_memory_s=settings.skip_memory_s,
             replay_after_s=settings.replay_after_s,
             discovery_slot=settings.discovery_slot == "on",
+            max_rotation=settings.max_rotation,
+            genre_cap_by_diet=settings.genre_cap_by_diet == "on",
         ),
         taste_weight=settings.taste_weight,
+        affinity_weight=settings.affinity_weight,
         explicit_filter=settings.explicit_filter == "on",
     )
 

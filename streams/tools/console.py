@@ -151,6 +151,7 @@ def explain_table(explain: dict[str, Any]) -> str:
             f"{c['retrieval']:.3f}",
             f"{c['taste']:.3f}",
             f"{c['engagement']:.3f}",
+            f"{c.get('affinity', 0.0):.3f}",
             f"{c['boost']:.2f}",
             f"{c['score']:.3f}",
             "" if c["mmr"] is None else f"{c['mmr']:.3f}",
@@ -158,5 +159,7 @@ def explain_table(explain: dict[str, Any]) -> str:
         )
         for c in candidates
     ]
-    headers = ("track", "source", "retrieval", "taste", "engage", "boost", "score", "mmr", "fate")
+    headers = (
+        "track", "source", "retrieval", "taste", "engage", "diet", "boost", "score", "mmr", "fate"
+    )
     return head + "\n" + format_plain(headers, rows)

@@ -141,5 +141,5 @@ def test_valid_events_are_forwarded_once_and_invalid_ones_dead_lettered_with_rea
         assert record.key == record.value["user_id"].encode()
     # No snapshot is served here: no list is shaped by the taste or engagement models.
     versions = {r.value["model_version"] for r in lists}
-    assert all(v.endswith("rerank-v1") and "taste-" not in v for v in versions), versions
+    assert all(v.endswith("rerank-v2") and "taste-" not in v for v in versions), versions
     assert any(r.value["items"] for r in lists)

@@ -5,7 +5,9 @@ The metric tests check figures worked out by hand in each test's comment. The
 ordering test replays 20,000 simulated events (about 20 s) and asserts what the
 list builder is for: more of the listener's next positive tracks in its lists
 than the popularity and BiasedMF baselines, with the artists' exposure less
-concentrated than popularity's.
+concentrated than popularity's. It holds since the lists follow the listener's
+diet and session, let a genre they play take its share of the list, and bring
+their own tracks back into rotation after 10 minutes.
 """
 
 from __future__ import annotations
@@ -197,6 +199,7 @@ def test_the_unconstrained_rerank_relaxes_every_rule() -> None:
     rules = unconstrained_rerank(10)
     assert (rules.max_per_artist, rules.max_per_genre, rules.mmr_lambda) == (10, 10, 1.0)
     assert (rules.max_popular_share, rules.discovery_slot) == (1.0, False)
+    assert rules.max_rotation == 10
 
 
 @pytest.mark.parametrize(
@@ -253,16 +256,14 @@ def test_the_simulated_replay_lists_enough_events(simulated: dict[str, Any]) -> 
     assert simulated["policies"][RANDOM]["coverage"] > 0.9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missed, measured: at 20k events hit@10 0.088 vs popularity 0.165 and BiasedMF "
-    "0.156 (lists leave out the 24% of positives that replay a track heard within the hour; on "
-    "the others 0.116 vs 0.058 and 0.074), artist Gini 0.872 vs popularity 0.793 (the taste "
-    "source favours popular artists); see README",
-)
 def test_tunestream_lists_hit_more_than_popularity_and_biasedmf_with_fairer_exposure(
     simulated: dict[str, Any],
 ) -> None:
+    """Measured at 20k events: hit@10 0.171 against popularity's 0.165 and BiasedMF's
+    0.156, artist Gini 0.765 against popularity's 0.793 (see the README). The margin
+    on the hit-rate is small: the lists leave out what was heard within the last 10
+    minutes, 18% of the positive events with every save among them (a save follows
+    its play by seconds), and popularity and BiasedMF hit about half of those."""
     figures = simulated["policies"]
     hit = {name: f["hit_rate_at_10"] for name, f in figures.items()}
     gini = {name: f["artist_gini"] for name, f in figures.items()}

@@ -175,7 +175,8 @@ def test_explicit_tracks_are_absent_when_the_deployment_or_the_event_asks() -> N
 def test_a_recently_skipped_track_is_left_out_and_returns_after_the_skip_memory() -> None:
     user, models = listener(("play", "t0"), ("skip", "t1")), untrained()
     skipped_at = T0 + MINUTE
-    config = ListConfig(rerank=RerankConfig(skip_memory_s=3600.0))
+    # No diet term: the list follows the sources' order (t0's jazz would outrank t1).
+    config = ListConfig(rerank=RerankConfig(skip_memory_s=3600.0), affinity_weight=0.0)
     within = build(user, models, ts_ms=skipped_at + 3600_000, config=config)
     assert "t1" not in ids(within)
     assert fate_of(within, "t1") == "removed: skipped"
@@ -205,6 +206,42 @@ def test_a_heard_track_comes_back_into_rotation_after_the_replay_window() -> Non
     after = build(user, models, ts_ms=T0 + 3600_001, config=config)
     assert "t0" in ids(after)  # the most trending track
     assert after.rule_counts["recently_played"] == 0
+
+
+def test_rested_tracks_come_back_in_rotation_a_few_a_list_each_saying_when() -> None:
+    # Six tracks of a0..a6 heard a minute apart, two hours before the list: untrained
+    # models score them as the trending t20..t39, the diet a little above.
+    user = listener(*(("play", f"t{i}") for i in (0, 1, 2, 4, 5, 6)))
+    at = user.latest_ts_ms + 2 * HOUR_MS
+    built = build(user, untrained(), ts_ms=at, trending=TRENDING[20:])
+    back = [item for item in built.items if item.source == "rotation"]
+    assert len(back) == RerankConfig().max_rotation  # of six, ranked as high as any
+    assert built.rule_counts["rotation"] == len(back)
+    for item in back:
+        assert item.reason == "back in rotation: you heard it 2 hours ago"
+    for name, make in MODELS.items():
+        models = make()
+        for most in (0, 1, 2):
+            config = ListConfig(rerank=RerankConfig(max_rotation=most))
+            capped = build(user, models, vector=vector_of(models), ts_ms=at, config=config)
+            in_rotation = [item for item in capped.items if item.source == "rotation"]
+            assert len(in_rotation) <= most, name
+            assert capped.rule_counts["rotation"] == len(in_rotation), name
+
+
+def test_the_running_sessions_artist_and_genre_rank_first_by_the_diet() -> None:
+    # A session of a3's pop tracks t11 and t19: a3's t3 (pop) fits both, a7's t15 (pop)
+    # the genre, a1's t1 (rock) neither. Untrained models score every track alike.
+    user = listener(("play", "t11"), ("play", "t19"))
+    built = build(user, untrained())
+    assert built.explain is not None
+    rows = {row["track_id"]: row for row in built.explain}
+    assert rows["t3"]["affinity"] > rows["t15"]["affinity"] > rows["t1"]["affinity"] == 0.0
+    assert rows["t3"]["score"] > rows["t15"]["score"] > rows["t1"]["score"]
+    assert ids(built)[0] == "t3"
+    flat = build(user, untrained(), config=ListConfig(affinity_weight=0.0))
+    assert flat.explain is not None
+    assert {row["score"] for row in flat.explain} == {0.5}  # no diet: every track alike
 
 
 # --- what every item carries ------------------------------------------------------------
@@ -319,6 +356,7 @@ def test_explain_lists_every_candidate_with_its_fate() -> None:
             else:
                 assert row["fate"] in (RANKED, DISCOVERY, EXPLORATION), name
             assert set(row) >= {"source", "retrieval", "taste", "engagement", "boost", "score"}
+            assert 0.0 <= row["affinity"] <= 1.0, name
         removed = sum(row["fate"].startswith("removed: ") for row in explain)
         assert removed == sum(built.rule_counts[reason] for reason in REMOVALS), name
 

@@ -3,13 +3,14 @@ rule counts and slots on small hand-built cases.
 
 A candidate set here is what :func:`online_models.reranking.rerank` sees: blended
 scores, artist and genre indices, unit taste vectors, the popular-head and
-new-artist flags, and a removal reason per candidate.
+new-artist flags, and a removal reason per candidate; the last section adds which
+candidates are back in rotation and each genre's cap by the listener's diet.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from hypothesis import example, given, settings
@@ -28,6 +29,7 @@ from online_models.reranking import (
     Explore,
     RerankConfig,
     Reranked,
+    diet_genre_caps,
     rerank,
 )
 
@@ -402,3 +404,112 @@ def test_an_exploration_pick_keeps_the_caps_or_counts_them_relaxed() -> None:
 def test_a_one_item_list_with_an_exploration_slot_holds_one_item() -> None:
     ranked = ONE_ITEM_WITH_EXPLORATION.run()
     assert len(ranked.picks) == 1, ranked.picks
+
+
+# --- the rotation cap and the genre cap by diet -------------------------------------------
+
+
+@st.composite
+def diet_cases(draw: st.DrawFn) -> Case:
+    """A :func:`cases` case with some candidates back in rotation, a rotation cap, and
+    per-genre caps drawn as :func:`diet_genre_caps` makes them from a diet."""
+    case = draw(cases())
+    n, genres = len(case.scores), int(case.facts.genres.max(initial=-1)) + 1
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rotation = rng.random(n) < draw(st.sampled_from([0.0, 0.2, 0.5, 1.0]))
+    config = replace(case.config, max_rotation=draw(st.integers(0, 4)))
+    shares = rng.dirichlet(np.ones(genres)) if genres else np.empty(0)
+    facts = replace(case.facts, rotation=rotation, genre_caps=diet_genre_caps(shares, config))
+    return Case(case.scores, facts, config, case.explorer)
+
+
+@PROPERTY
+@given(diet_cases())
+def test_the_usual_invariants_hold_with_rotation_and_diet_caps(case: Case) -> None:
+    ranked = case.run()
+    indices = picked(ranked)
+    assert all(case.kept[i] for i in indices)
+    assert len(indices) == len(set(indices)) == min(case.config.size, int(case.kept.sum()))
+    assert case.run().picks == ranked.picks
+    if ranked.rule_counts["caps_relaxed"] == 0:
+        artists = Counter(int(a) for a in case.facts.artist[indices] if a >= 0)
+        assert max(artists.values(), default=0) <= case.config.max_per_artist
+        assert int(case.facts.popular[indices].sum()) <= case.config.max_popular
+
+
+@PROPERTY
+@given(diet_cases())
+def test_the_rotation_cap_holds_unless_caps_were_relaxed_and_each_item_is_counted(
+    case: Case,
+) -> None:
+    ranked = case.run()
+    assert case.facts.rotation is not None
+    in_rotation = int(case.facts.rotation[picked(ranked)].sum())
+    assert ranked.rule_counts["rotation"] == in_rotation
+    if ranked.rule_counts["caps_relaxed"] == 0:
+        assert in_rotation <= case.config.max_rotation, ranked.picks
+
+
+@PROPERTY
+@given(diet_cases())
+def test_a_genre_takes_at_most_its_diet_cap_and_each_item_past_the_plain_cap_is_counted(
+    case: Case,
+) -> None:
+    ranked = case.run()
+    if ranked.rule_counts["caps_relaxed"] > 0:
+        return
+    caps = case.facts.genre_caps
+    assert caps is not None
+    genres = Counter(int(g) for row in case.facts.genres[picked(ranked)] for g in row if g >= 0)
+    assert all(count <= caps[genre] for genre, count in genres.items()), (genres, caps)
+    beyond = sum(max(0, count - case.config.max_per_genre) for count in genres.values())
+    assert ranked.rule_counts["genre_diet"] == beyond
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(
+    shares=st.lists(st.floats(0.0, 1.0), max_size=12),
+    size=st.integers(1, 20),
+    max_per_genre=st.integers(1, 8),
+)
+def test_a_diet_cap_is_never_below_the_plain_cap_and_follows_the_share(
+    shares: list[float], size: int, max_per_genre: int
+) -> None:
+    config = RerankConfig(size=size, max_per_genre=max_per_genre)
+    caps = diet_genre_caps(np.array(shares), config)
+    assert len(caps) == len(shares)
+    assert (caps >= max_per_genre).all()
+    assert (caps <= max(size, max_per_genre)).all()
+    order = np.argsort(shares, kind="stable")
+    assert (np.diff(caps[order]) >= 0).all()  # more of the diet, never a lower cap
+    if shares and max(shares) > 0:
+        assert caps[int(np.argmax(shares))] == max(size, max_per_genre)  # the favourite
+
+
+def test_a_rotation_cap_that_displaces_the_best_candidate_counts_rotation_cap() -> None:
+    # c0 and c1 are back in rotation; with one such item a list, c2 takes the second slot.
+    facts = replace(facts_of([0, 1, 2]), rotation=np.array([True, True, False]))
+    config = RerankConfig(size=2, max_rotation=1, mmr_lambda=1.0, discovery_slot=False)
+    ranked = rerank(np.array([0.9, 0.8, 0.7]), facts, config)
+    assert picked(ranked) == [0, 2]
+    assert ranked.rule_counts["rotation_cap"] == 1 and ranked.rule_counts["rotation"] == 1
+
+
+def test_no_rotation_item_when_max_rotation_is_0_unless_nothing_else_is_left() -> None:
+    facts = replace(facts_of([0, 1, 2]), rotation=np.array([True, False, True]))
+    config = RerankConfig(size=2, max_rotation=0, mmr_lambda=1.0, discovery_slot=False)
+    ranked = rerank(np.array([0.9, 0.8, 0.7]), facts, config)
+    assert picked(ranked) == [1, 0]  # c0 only once nothing else is left
+    assert ranked.rule_counts["caps_relaxed"] == 1
+
+
+def test_a_genre_the_diet_allows_takes_slots_the_plain_cap_would_not() -> None:
+    # Three g0 tracks first; a plain cap of 1 keeps two of them out, the diet's cap of 3 not.
+    facts = facts_of([0, 1, 2, 3], genres=[[0], [0], [0], [1]])
+    config = RerankConfig(size=3, max_per_genre=1, mmr_lambda=1.0, discovery_slot=False)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    plain = rerank(scores, facts, config)
+    by_diet = rerank(scores, replace(facts, genre_caps=np.array([3, 1])), config)
+    assert picked(plain) == [0, 3, 1] and plain.rule_counts["caps_relaxed"] == 1
+    assert picked(by_diet) == [0, 1, 2]
+    assert by_diet.rule_counts["genre_diet"] == 2 and by_diet.rule_counts["genre_cap"] == 0

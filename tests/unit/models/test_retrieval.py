@@ -21,6 +21,7 @@ from features.editorial import EditorialSet
 from online_models.retrieval import (
     EDITORIAL,
     LIKED_ARTIST,
+    ROTATION,
     SIMILAR,
     SOURCES,
     TASTE,
@@ -91,6 +92,7 @@ def each_source_alone(
         return [] if vector is None else retrieve(user, vector, served, TS, [], [], only).track_ids
 
     return {
+        ROTATION: [],  # only the tracks the caller passes as rested, and these pass none
         SIMILAR: alone(similar),
         LIKED_ARTIST: retrieve(user, None, served, TS, [], [], liked).track_ids,
         EDITORIAL: list(dict.fromkeys(t for t, _ in editorial)),
@@ -224,6 +226,24 @@ def test_more_editorial_picks_than_the_config_takes_are_one_run_the_draw_key_pla
     assert len(set(runs.values())) > 1  # lists share the editors' exposure
 
 
+def test_rotation_candidates_are_the_rested_tracks_first_with_the_hours_since_heard() -> None:
+    served = served_tracks()
+    user = listener(("play", "t05"), ("play", "t09"))  # t09 (a1) is trending and a1's too
+    rested = [("t09", TS - 2 * 3_600_000), ("t05", TS - 3 * 3_600_000)]
+    found = retrieve(user, None, served, TS, trend("t09", "t02"), [], rested=rested)
+    assert list(zip(found.track_ids[:2], found.sources[:2], strict=True)) == [
+        ("t09", ROTATION),
+        ("t05", ROTATION),
+    ]  # their own tracks keep the most personal reason
+    assert found.seeds[:2] == [None, None]  # the reason says when, from the score
+    assert list(found.retrieval_scores[:2]) == [2.0, 3.0]
+    assert found.track_ids.count("t09") == 1
+    fewer = retrieve(user, None, served, TS, [], [], RetrievalConfig(rotation=1), rested=rested)
+    assert [t for t, s in zip(fewer.track_ids, fewer.sources, strict=True) if s == ROTATION] == [
+        "t09"
+    ]
+
+
 def test_a_cold_user_gets_no_taste_or_similar_candidates() -> None:
     served = served_tracks()
     user = listener(("save", "t04"), ("play", "t09"))  # artists a0 and a1
@@ -266,7 +286,8 @@ def test_taste_candidates_on_a_tie_go_to_the_earlier_served_track() -> None:
 
 
 @pytest.mark.parametrize(
-    "field", ["taste", "similar_seeds", "similar_per_seed", "liked_artists", "per_artist"]
+    "field",
+    ["taste", "similar_seeds", "similar_per_seed", "liked_artists", "per_artist", "rotation"],
 )
 def test_a_config_with_a_negative_count_is_refused(field: str) -> None:
     with pytest.raises(ValueError, match=field):
