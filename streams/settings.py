@@ -273,8 +273,9 @@ class Settings:
         choices=("json", "text"),
     )
     fetch_max_wait_ms: int = _doc(
-        "consumer fetch wait; latency follows it on Tansu (Faust hard-codes 1500)",
-        default=50,
+        "consumer fetch wait; latency follows it on Tansu (Faust hard-codes 1500): at "
+        "1,000 events/s the lists' p50 was 24 / 36 / 58 ms at 20 / 50 / 100",
+        default=20,
         minimum=0,
         maximum=INT32_MAX,
     )

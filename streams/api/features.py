@@ -35,10 +35,13 @@ def user_features_body(
 
 
 def track_features_body(
-    track_id: str, stored: dict[str, Any], at_ms: int, popularity_half_life_s: float = 3600.0
+    track_id: str,
+    stored: bytes | dict[str, Any],
+    at_ms: int,
+    popularity_half_life_s: float = 3600.0,
 ) -> dict[str, Any]:
     """What the API answers for one track's stored statistics, read at ``at_ms``."""
-    features = TrackState.from_state(stored, popularity_half_life_s).features.read(at_ms)
+    features = TrackState.from_stored(stored, popularity_half_life_s).features.read(at_ms)
     return {"track_id": track_id, "as_of_ms": at_ms, **features}
 
 

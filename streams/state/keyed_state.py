@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
 from features import TrackFeatures, UserFeatureConfig, UserFeatures
@@ -144,6 +145,19 @@ class TrackState:
             "applied": self.applied,
             "features": self.features.to_state(),
         }
+
+    @classmethod
+    def from_stored(
+        cls, stored: bytes | dict[str, Any] | None, popularity_half_life_s: float = 3600.0
+    ) -> TrackState:
+        """From the tracks table's value: the state's JSON (bytes; older releases stored
+        the same JSON through Faust's json codec), a decoded dict, or nothing yet."""
+        state = orjson.loads(stored) if isinstance(stored, bytes) else stored
+        return cls.from_state(state, popularity_half_life_s)
+
+    def to_stored(self) -> bytes:
+        """The tracks table's value: :meth:`to_state` as JSON."""
+        return orjson.dumps(self.to_state())
 
     @classmethod
     def from_state(

@@ -105,6 +105,7 @@ class Worker:
             "tracks",
             partitions=settings.partitions,
             key_type=bytes,  # raw: the track_id
+            value_type=bytes,  # raw: TrackState.to_stored's JSON
             help="per-track statistics: popularity, skip and save rates",
         )
         self.catalog: dict[str, TrackInfo] = {}
@@ -130,6 +131,9 @@ class Worker:
         self.live: LiveStates[UserState] = LiveStates(settings.live_states)
         self.sender = DirectSender(app, on_failure=stop_worker_now)
         self.user_changelog = ChangelogWriter(self.users, self.sender)
+        #: decoded track states, as the table holds them (same bound and rules as users)
+        self.live_tracks: LiveStates[TrackState] = LiveStates(settings.live_states)
+        self.track_changelog = ChangelogWriter(self.tracks, self.sender)
         app.on_partitions_revoked.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
         app.on_partitions_assigned.connect(self._forget_what_memory_holds)  # type: ignore[arg-type]
         self.catalog_reader = ReplicatedTopic(settings, settings.catalog_topic, self._apply_track)
@@ -191,6 +195,7 @@ class Worker:
         # Partitions may move and recovery rewrites the tables: what memory holds of
         # them is rebuilt from the tables (and the published trending lists).
         self.live.clear()
+        self.live_tracks.clear()
         self.last_lists.clear()
         self.local_tops.clear()
 
@@ -410,20 +415,28 @@ class Worker:
             if not await self._in_order(message.message):
                 continue
             messages.inc()
+            partition = message.message.partition
             try:
                 updated = fold_track_record(orjson.loads(message.message.value), self._track_state)
-                top = self._local_top(message.message.partition)
+                top = self._local_top(partition)
                 for track_id, state in updated.items():
-                    self.tracks[track_id.encode()] = state.to_state()
+                    key = track_id.encode()
+                    await self.track_changelog.put(key, state.to_stored(), partition)
+                    self.live_tracks.put(key, state)
                     features = state.features
                     at = features.latest_ts_ms
                     top.offer(track_id, features.popularity.read(at), at)
             except Exception:  # our own records; a bad one is logged, never stops the agent
+                self.live_tracks.clear()  # states may be half folded: rebuilt from the table
                 log.exception("bad track record", extra={"topic": self.settings.track_events_topic})
 
     def _track_state(self, track_id: str) -> TrackState:
-        stored = self.tracks.get(track_id.encode())
-        return TrackState.from_state(stored, self.settings.popularity_half_life_s)
+        key = track_id.encode()
+        state = self.live_tracks.get(key)
+        if state is None:
+            stored = self.tracks.get(key)
+            state = TrackState.from_stored(stored, self.settings.popularity_half_life_s)
+        return state
 
     def _local_top(self, partition: int) -> PartitionTop:
         """This partition's top tracks; a new owner starts from its last published list."""

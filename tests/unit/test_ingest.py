@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import zlib
 
@@ -359,3 +360,15 @@ def test_an_earlier_message_delivered_after_a_later_one_is_folded_not_lost() -> 
         outcome = ingest_message(DECODER, state, b"u1", orjson.dumps(event), offset, partition=1)
         assert outcome.folded == [event]
     assert state.features.events_seen == 3
+
+
+def test_a_track_state_is_stored_as_json_and_read_back_as_faust_s_json_codec_wrote_it() -> None:
+    state = TrackState.empty()
+    assert state.first_time(0, 7, 0)
+    state.features.update(make_event(track_id="t1", ts=NOW_MS))
+    stored = state.to_stored()
+    faust_json_codec = json.dumps(state.to_state()).encode()  # what earlier releases stored
+    for value in (stored, faust_json_codec, orjson.loads(stored)):
+        restored = TrackState.from_stored(value)
+        assert restored.to_state() == state.to_state()
+    assert TrackState.from_stored(None).to_state() == TrackState.empty().to_state()
