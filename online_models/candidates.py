@@ -12,8 +12,8 @@ NumPy array per feature, with no Python loop over the candidates:
   genre, a new artist, time since the track and the artist were last played):
   the user holds a bounded handful of each (:mod:`features.user`), so each value
   is computed once per key the user holds, with
-  :mod:`online_models.example`'s own formulas, and scattered onto the candidates
-  by index.
+  :mod:`online_models.example`'s own formulas, set in a table by the served
+  tracks' index (0 elsewhere) and gathered onto the candidates.
 
 :meth:`~online_models.engagement.LinearScorer.score_columns` then scores them
 all at once. A linear model reads an absent feature as 0, and a column holds 0
@@ -50,7 +50,7 @@ from online_models.example import (
     share_of,
     user_side,
 )
-from online_models.served_tracks import ServedTracks
+from online_models.served_tracks import ServedTracks, row_max
 
 Columns = dict[str, NDArray[np.float64]]
 
@@ -66,19 +66,25 @@ def candidate_columns(
     rows: NDArray[np.intp],
     ts: int,
     user_vector: NDArray[Any],
+    similarity: NDArray[np.float64] | None = None,
 ) -> Columns:
-    """One column per feature that differs between the candidates in ``rows``."""
-    columns = {name: served.column(name)[rows] for name in TRACK_FEATURES}
-    columns["taste_similarity"] = served.vectors[rows] @ np.asarray(user_vector, np.float64)
+    """One column per feature that differs between the candidates in ``rows``;
+    ``similarity`` is their taste similarity if the caller has it (``served.vectors[rows]
+    @ user_vector``)."""
+    features = served.features.take(rows, axis=0)  # one gather; each column a view of it
+    columns = dict(zip(TRACK_FEATURES, features.T, strict=True))
+    if similarity is None:
+        similarity = served.vectors.take(rows, axis=0) @ np.asarray(user_vector, np.float64)
+    columns["taste_similarity"] = similarity
     columns.update(_crosses(user, served, rows, ts))
     return columns
 
 
 def _crosses(user: UserFeatures, served: ServedTracks, rows: NDArray[np.intp], ts: int) -> Columns:
-    artist, genres = served.artist[rows], served.genres[rows]
+    artist, genres = served.artist[rows], served.genres.take(rows, axis=0)
 
     def by_artist(values: Mapping[str, float]) -> NDArray[np.float64]:
-        return _scatter(artist, _by_index(served.artist_index, values))
+        return _table(served.artist_index, values)[artist]
 
     artists_total, genres_total = user.artists.total(ts), user.genres.total(ts)
     artist_share = {a: share_of(w, artists_total) for a, w in user.artists.read(ts).items()}
@@ -88,11 +94,9 @@ def _crosses(user: UserFeatures, served: ServedTracks, rows: NDArray[np.intp], t
     return {
         "artist_new": np.where(artist >= 0, 1.0 - known, 0.0),  # uncatalogued: no crosses
         "artist_affinity_share": by_artist(artist_share),
-        "genre_affinity_share": _scatter(genres, _by_index(served.genre_index, genre_share)).max(
-            axis=1, initial=0.0
-        ),
+        "genre_affinity_share": row_max(_table(served.genre_index, genre_share)[genres], 0.0),
         "artist_last_played_log_s": by_artist(_recency(user.artist_last_ms, ts)),
-        "track_last_played_log_s": _scatter(rows, _by_index(served.position, track_recency)),
+        "track_last_played_log_s": _table(served.position, track_recency)[rows],
     }
 
 
@@ -100,22 +104,17 @@ def _recency(last_ms: Mapping[str, int], ts: int) -> dict[str, float]:
     return {key: log_seconds_since(then, ts) or 0.0 for key, then in last_ms.items()}
 
 
-def _by_index(index: Mapping[str, int], values: Mapping[str, float]) -> dict[int, float]:
-    """``values`` keyed by their index (keys the served tracks never met are dropped:
-    no candidate can hold them)."""
-    return {index[key]: value for key, value in values.items() if key in index}
-
-
-def _scatter(keys: NDArray[np.intp], values: Mapping[int, float]) -> NDArray[np.float64]:
-    """The value of each key in ``keys`` (any shape), 0 for a key ``values`` lacks."""
-    if not values:
-        return np.zeros(keys.shape)
-    held = np.fromiter(values.keys(), np.intp, len(values))
-    value = np.fromiter(values.values(), np.float64, len(values))
-    order = np.argsort(held)
-    held, value = held[order], value[order]
-    at = np.minimum(np.searchsorted(held, keys), len(held) - 1)
-    return np.where(held[at] == keys, value[at], 0.0)
+def _table(index: Mapping[str, int], values: Mapping[str, float]) -> NDArray[np.float64]:
+    """``values`` by their key's place in ``index``, 0 for every place no key of ``values``
+    holds, and one more 0 at the end, which index ``-1`` (none) reads. Keys ``index``
+    lacks are dropped: no candidate can hold them. A gather from it is each candidate's
+    value: a few NumPy calls, however many candidates."""
+    table = np.zeros(len(index) + 1)
+    for key, value in values.items():  # a handful: one at a time beats building arrays
+        at = index.get(key)
+        if at is not None:
+            table[at] = value
+    return table
 
 
 __all__ = ["Columns", "candidate_columns", "shared_features"]

@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from features import UserFeatures
-from online_models.served_tracks import ServedTracks
+from online_models.served_tracks import ServedTracks, row_max
 
 #: Pseudo-plays added to the long-run total: one play is a share of 1/6, not all of
 #: a diet (like the user features' rate priors, :mod:`features.user`).
@@ -71,7 +71,7 @@ class Diet:
         return cls(
             _shares(user.genres.read(ts_ms), served.genre_index, n_genres),
             _shares(user.artists.read(ts_ms), served.artist_index, n_artists),
-            _counted(served.genres[rows].ravel(), n_genres),
+            _counted(served.genres.take(rows, axis=0).ravel(), n_genres),
             _counted(served.artist[rows], n_artists),
         )
 
@@ -84,10 +84,10 @@ class Diet:
         """How much of what the user plays, lately and in this session, is each candidate's
         artist and genre: the mean of its artist's and its best genre's shares, each
         share the mean of the long-run and the session one (0..1)."""
-        artist, genres = served.artist[rows], served.genres[rows]
+        artist, genres = served.artist[rows], served.genres.take(rows, axis=0)
         artist_share = (self.artists[artist] + self.session_artists[artist]) / 2
         by_genre = (self.genres[genres] + self.session_genres[genres]) / 2  # -1 reads 0
-        genre_share = by_genre.max(axis=1) if genres.shape[1] else np.zeros(len(rows))
+        genre_share = row_max(by_genre) if genres.shape[1] else np.zeros(len(rows))
         return (artist_share + genre_share) / 2  # type: ignore[no-any-return]
 
 

@@ -107,11 +107,12 @@ def rank_in_context(
     (``diet`` None: no affinity term)."""
     vector = np.zeros(served.vectors.shape[1]) if user_vector is None else user_vector
     vector = np.asarray(vector, np.float64)
-    taste = sigmoid(served.vectors[rows] @ vector + served.bias[rows])
+    similarity = served.vectors.take(rows, axis=0) @ vector  # also an engagement feature
+    taste = sigmoid(similarity + served.bias[rows])
     if scorer is None:
         engagement = taste
     else:
-        columns = candidate_columns(user, served, rows, ts_ms, vector)
+        columns = candidate_columns(user, served, rows, ts_ms, vector, similarity)
         shared = shared_features(user, ts_ms, context)
         engagement = scorer.score_columns(columns, len(rows), shared)
     affinity = None if diet is None else diet.affinity(served, rows)

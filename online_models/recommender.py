@@ -70,6 +70,7 @@ from online_models.reranking import (
     rerank,
 )
 from online_models.retrieval import (
+    EDITORIAL,
     ROTATION,
     TRENDING,
     Candidates,
@@ -200,7 +201,8 @@ class ListBuilder:
             rested,
         )
         retrieved = clock()
-        boost = np.array([s.boost if isinstance(s, EditorialSet) else 0.0 for s in found.seeds])
+        # an editorial candidate's retrieval score is its set's boost
+        boost = np.where(found.from_source(EDITORIAL), found.retrieval_scores, 0.0)
         diet = Diet.of(request.user, models.served, request.ts_ms)
         scores = rank_in_context(
             request.user,
@@ -258,9 +260,9 @@ class ListBuilder:
         head = _marked(served.position, [t for t, _ in trending[: config.popular_head]])
         return CandidateFacts(
             artist=artist,
-            genres=served.genres[rows],
+            genres=served.genres.take(rows, axis=0),
             # Untrained vectors are arbitrary: their similarity would be noise.
-            unit=served.unit_vectors[rows] if trained else np.zeros((len(rows), 1)),
+            unit=served.unit_vectors.take(rows, axis=0) if trained else np.zeros((len(rows), 1)),
             popular=head[rows],
             new_artist=(artist >= 0) & ~known[artist],  # known[-1] is never marked
             removed=self._removals(request, served, rows),
@@ -309,7 +311,10 @@ def _marked(index: Mapping[str, int], keys: Iterable[str]) -> NDArray[np.bool_]:
     """A flag per position of ``index`` (one more, always False, for ``-1``): set at
     the positions of ``keys`` (keys ``index`` lacks are left out)."""
     marked = np.zeros(len(index) + 1, bool)
-    marked[[index[k] for k in keys if k in index]] = True
+    for key in keys:  # a few dozen at most: one at a time beats building an index array
+        at = index.get(key)
+        if at is not None:
+            marked[at] = True
     return marked
 
 
@@ -323,20 +328,20 @@ def _explorer(
     """The exploration slot's chooser: the policy draws an arm among the free candidates
     (:mod:`online_models.exploration_slot`)."""
     blended, ids = scores.blended, found.track_ids
-    trending = np.array([source == TRENDING for source in found.sources], bool)
+    trending = found.from_source(TRENDING)
 
     def explore(free: NDArray[np.bool_]) -> tuple[int, str] | None:
-        options = {}
+        options, index = {}, {}  # each option's candidate, by track
         for arm, pool in ((TASTE, free), (NEW_ARTIST, free & facts.new_artist)):
             if pool.any():
-                at = int(np.argmax(np.where(pool, blended, -np.inf)))
-                options[arm] = SlotPick(arm, ids[at], float(blended[at]))
-        in_trend_order = np.flatnonzero(free & trending)  # retrieval kept their order
+                at = int(np.where(pool, blended, -np.inf).argmax())
+                options[arm], index[ids[at]] = SlotPick(arm, ids[at], float(blended[at])), at
+        in_trend_order = (free & trending).nonzero()[0]  # retrieval kept their order
         if len(in_trend_order):
             at = int(in_trend_order[0])
-            options[TRENDING] = SlotPick(TRENDING, ids[at], float(blended[at]))
+            options[TRENDING], index[ids[at]] = SlotPick(TRENDING, ids[at], float(blended[at])), at
         pick = fill_slot(policy, options, request.draw_key)
-        return None if pick is None else (found.index(pick.track_id), pick.arm)
+        return None if pick is None else (index[pick.track_id], pick.arm)
 
     return explore
 

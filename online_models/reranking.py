@@ -61,6 +61,7 @@ few flags and numbers, for the duration of one list.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -202,15 +203,14 @@ def rerank(
     """The list's picks by the rules of the module docstring; ``explore`` fills the
     exploration slot (None: the list has none)."""
     state = _Selection(scores, facts, config)
-    for reason in facts.removed:
-        if reason:
-            state.result.rule_counts[reason] += 1
+    for at in (~state.open).nonzero()[0].tolist():  # the removed: a few of the candidates
+        state.result.rule_counts[facts.removed[at]] += 1
     discovery_due = config.discovery_slot and state.free(with_caps=False)[facts.new_artist].any()
     reserved = int(explore is not None) + int(discovery_due)
     state.fill(config.size - reserved)
     if explore is not None and len(state.result.picks) < config.size:
-        free = state.loosest(state.open)
-        pick = None if free is None else explore(free)
+        free = state.loosest()
+        pick = None if free is None else explore(free.copy())  # the live mask stays ours
         if pick is not None:
             state.take(pick[0], EXPLORATION, pick[1])
     has_new = facts.new_artist[[p.index for p in state.result.picks]].any()
@@ -223,20 +223,34 @@ def rerank(
 
 
 class _Selection:
-    """The greedy selection's running state: open candidates, caps, similarities."""
+    """The greedy selection's running state: open candidates, caps, similarities.
+
+    A list takes ~10 greedy steps over a few hundred candidates, so each step's cost
+    is the number of NumPy calls, not their arithmetic: the masks and arrays a step
+    reads (``eligible``, ``open_scores``) are kept up to date as candidates are taken
+    and caps reached, rather than rebuilt at every step.
+    """
 
     def __init__(self, scores: NDArray[np.float64], facts: CandidateFacts, config: RerankConfig):
         n = len(scores)
         self.scores, self.facts, self.config = scores, facts, config
         #: not removed and not chosen yet
-        self.open = np.array([not reason for reason in facts.removed], bool).reshape(n)
+        self.open = np.fromiter(map(operator.not_, facts.removed), bool, n)
+        #: the scores of the open candidates, -inf for the others (the best open one is
+        #: what a rule may have kept out of a slot)
+        self.open_scores = np.where(self.open, scores, -np.inf)
         self.capped = {rule: np.zeros(n, bool) for rule in RELAXED_FIRST}
         self.any_cap = np.zeros(n, bool)
+        #: open and within every cap: ``open & ~any_cap``
+        self.eligible = self.open.copy()
         self.relevance = config.mmr_lambda * scores
-        #: ``(1 - mmr_lambda)`` times the highest cosine to an item chosen
+        self.diversity = 1.0 - config.mmr_lambda
+        #: ``diversity`` times the highest cosine to an item chosen
         self.penalty = np.zeros(n)
         self.artists: dict[int, int] = {}
         self.genres: dict[int, int] = {}
+        #: each genre index's cap (past the end: ``max_per_genre``), as Python ints
+        self.genre_caps: list[int] = [] if facts.genre_caps is None else facts.genre_caps.tolist()
         self.popular = 0
         self.rotation = np.zeros(n, bool) if facts.rotation is None else facts.rotation
         self.rotated = 0
@@ -250,21 +264,24 @@ class _Selection:
 
     def free(self, with_caps: bool, relaxed: int = 0) -> NDArray[np.bool_]:
         """The candidates still open; with the caps, but the first ``relaxed`` of
-        :data:`RELAXED_FIRST`."""
+        :data:`RELAXED_FIRST`. The masks without a cap relaxed are the live state:
+        read them, do not change them."""
         if not with_caps:
             return self.open
         if not relaxed:
-            return self.open & ~self.any_cap
+            return self.eligible
         free = self.open.copy()
         for rule in RELAXED_FIRST[relaxed:]:
             free &= ~self.capped[rule]
         return free
 
-    def loosest(self, among: NDArray[np.bool_]) -> NDArray[np.bool_] | None:
-        """The candidates of ``among`` the caps allow, the caps relaxed one at a time
-        (least vital first, counted) until some are; None if ``among`` has none open."""
+    def loosest(self, among: NDArray[np.bool_] | None = None) -> NDArray[np.bool_] | None:
+        """The open candidates (of ``among``, if given) the caps allow, the caps relaxed
+        one at a time (least vital first, counted) until some are; None if none is open."""
         for relaxed in range(len(RELAXED_FIRST) + 1):
-            allowed = self.free(with_caps=True, relaxed=relaxed) & among
+            allowed = self.free(with_caps=True, relaxed=relaxed)
+            if among is not None:
+                allowed = allowed & among
             if allowed.any():
                 if relaxed:  # a short list helps nobody
                     self.result.rule_counts["caps_relaxed"] += 1
@@ -275,19 +292,18 @@ class _Selection:
     def fill(self, size: int) -> None:
         """Greedy MMR picks until the list holds ``size`` (or no candidate is left)."""
         while len(self.result.picks) < size:
-            allowed = self.loosest(self.open)
+            allowed = self.loosest()
             if allowed is None:
                 return
-            relaxed = self.relaxed
             value = np.where(allowed, self.relevance - self.penalty, -np.inf)
-            at = int(np.argmax(value))
-            self._count_change(at, relaxed)
+            at = int(value.argmax())
+            self._count_change(at, self.relaxed)
             self.result.mmr[at] = value[at]
             self.take(at, RANKED)
 
     def _count_change(self, at: int, relaxed: int) -> None:
         """Which rule, if any, kept the best-scoring open candidate out of this slot."""
-        best = int(np.argmax(np.where(self.open, self.scores, -np.inf)))
+        best = int(self.open_scores.argmax())
         if best == at:
             return
         blocking = next((rule for rule in RELAXED_FIRST[relaxed:] if self.capped[rule][best]), None)
@@ -297,30 +313,31 @@ class _Selection:
         """The discovery slot: the best new-artist candidate, within the caps if any is."""
         pool = self.loosest(self.facts.new_artist)
         if pool is not None:
-            self.take(int(np.argmax(np.where(pool, self.scores, -np.inf))), DISCOVERY)
+            self.take(int(np.where(pool, self.scores, -np.inf).argmax()), DISCOVERY)
             self.result.rule_counts["discovery"] += 1
 
     def take(self, at: int, slot: str, arm: str | None = None) -> None:
         facts, config = self.facts, self.config
-        self.open[at] = False
+        self.open[at] = self.eligible[at] = False
+        self.open_scores[at] = -np.inf
         self.result.picks.append(Pick(at, slot, arm))
         if slot == EXPLORATION and arm == NEW_ARTIST:
             self.result.rule_counts["discovery"] += 1
-        similarity = (1.0 - config.mmr_lambda) * (facts.unit @ facts.unit[at])
+        similarity = self.diversity * (facts.unit @ facts.unit[at])
         np.maximum(self.penalty, similarity, out=self.penalty)
         artist = int(facts.artist[at])
         if artist >= 0:
-            self.artists[artist] = self.artists.get(artist, 0) + 1
-            if self.artists[artist] == config.max_per_artist:
+            count = self.artists[artist] = self.artists.get(artist, 0) + 1
+            if count == config.max_per_artist:
                 self._cap("artist_cap", facts.artist == artist)
-        for genre in facts.genres[at]:
+        for genre in facts.genres[at].tolist():
             if genre >= 0:
-                count = self.genres[int(genre)] = self.genres.get(int(genre), 0) + 1
-                cap = self._genre_cap(int(genre))
+                count = self.genres[genre] = self.genres.get(genre, 0) + 1
+                cap = self._genre_cap(genre)
                 if config.max_per_genre < count <= cap:  # the user's diet made room for it
                     self.result.rule_counts["genre_diet"] += 1
                 if count == cap:
-                    self._cap("genre_cap", (facts.genres == genre).any(axis=1))
+                    self._cap("genre_cap", _holding(facts.genres, genre))
         if facts.popular[at]:
             self.popular += 1
             if self.popular == config.max_popular:
@@ -332,14 +349,22 @@ class _Selection:
                 self._cap("rotation_cap", self.rotation)
 
     def _genre_cap(self, genre: int) -> int:
-        caps = self.facts.genre_caps
-        if caps is None or genre >= len(caps):
-            return self.config.max_per_genre
-        return int(caps[genre])
+        caps = self.genre_caps
+        return caps[genre] if genre < len(caps) else self.config.max_per_genre
 
     def _cap(self, rule: str, reached: NDArray[np.bool_]) -> None:
         self.capped[rule] |= reached
         self.any_cap |= reached
+        self.eligible &= ~reached
+
+
+def _holding(genres: NDArray[np.intp], genre: int) -> NDArray[np.bool_]:
+    """Which rows of ``genres`` hold ``genre``: ``(genres == genre).any(axis=1)``, column
+    by column (NumPy's reduction along rows of a few genres costs several times more)."""
+    holds = genres[:, 0] == genre
+    for column in genres.T[1:]:
+        holds |= column == genre
+    return holds
 
 
 __all__ = [

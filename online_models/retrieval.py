@@ -48,6 +48,7 @@ candidates only (a few hundred rows); nothing is kept between lists.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,9 @@ class Candidates:
     sources: list[str]
     seeds: list[str | EditorialSet | None]
     retrieval_scores: NDArray[np.float64]
+    #: ``sources`` as an object array (one comparison finds a source's candidates),
+    #: if the maker has it; else built at the first :meth:`from_source`
+    source_array: NDArray[np.object_] | None = field(default=None, repr=False, compare=False)
     _position: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -129,6 +133,12 @@ class Candidates:
     def index(self, track_id: str) -> int:
         """The position of a candidate (``KeyError`` if it is not one)."""
         return self._positions()[track_id]
+
+    def from_source(self, source: str) -> NDArray[np.bool_]:
+        """Which candidates ``source`` brought (one flag each)."""
+        if self.source_array is None:
+            self.source_array = np.array(self.sources, dtype=object)
+        return self.source_array == source  # type: ignore[no-any-return]
 
     def _positions(self) -> dict[str, int]:
         # Built on first use: most lists never look a candidate up by id.
@@ -165,18 +175,37 @@ class _Proposals:
             empty = np.empty(0, np.intp)
             return Candidates([], empty, [], [], np.empty(0))
         rows = np.concatenate(self.rows)
-        _, first = np.unique(rows, return_index=True)
-        first.sort()
-        source_of = np.repeat(np.arange(len(self.sources)), [len(r) for r in self.rows])
-        seeds = [seed for batch in self.seeds for seed in batch]
-        ids, kept = served.track_ids, first.tolist()
+        first = _first_places(rows)
+        kept = rows[first]
+        # Sources and seeds as object arrays: one gather each picks the kept ones.
+        sources = np.array(self.sources, object).repeat([len(r) for r in self.rows])
+        seeds = np.fromiter(itertools.chain.from_iterable(self.seeds), object, len(rows))
+        kept_sources = sources[first]
         return Candidates(
-            [ids[r] for r in rows[first].tolist()],
-            rows[first],
-            [self.sources[i] for i in source_of[first].tolist()],
-            [seeds[i] for i in kept],
+            served.ids_of(kept),
+            kept,
+            kept_sources.tolist(),
+            seeds[first].tolist(),
             np.concatenate(self.scores)[first],
+            kept_sources,
         )
+
+
+def _first_places(values: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Where each distinct value first occurs, in order of place: what
+    ``np.unique(values, return_index=True)`` finds, sorted, in a handful of array
+    methods (``np.unique``'s own Python costs more than its sort at this size).
+
+    >>> _first_places(np.array([7, 3, 7, 1, 3])).tolist()
+    [0, 1, 3]
+    """
+    order = values.argsort(kind="stable")  # stable: equal values keep their places' order
+    ordered = values[order]
+    first = np.ones(len(values), bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    places = order[first]
+    places.sort()
+    return places
 
 
 class NeighbourCache:
@@ -186,24 +215,42 @@ class NeighbourCache:
     vectors move a little with each snapshot (every few seconds), the
     neighbours far less. So they are kept for ``max_age_ms`` of snapshot time
     and recomputed after. Memory bound: ``capacity`` tracks (least recently
-    computed dropped first), ``n`` track ids each.
+    computed dropped first), ``n`` track ids and ``n`` rows each.
     """
 
     def __init__(self, max_age_ms: int = 300_000, capacity: int = 50_000) -> None:
         self.max_age_ms, self.capacity = max_age_ms, capacity
-        self._kept: dict[str, tuple[int, list[str]]] = {}
+        self._kept: dict[str, _Neighbours] = {}
 
     def rows(self, served: ServedTracks, track_id: str, n: int, models_ms: int) -> NDArray[np.intp]:
         """The served rows of ``track_id``'s ``n`` nearest tracks, best first."""
         kept = self._kept.get(track_id)
-        if kept is None or models_ms - kept[0] > self.max_age_ms or len(kept[1]) < n:
+        if kept is None or models_ms - kept.models_ms > self.max_age_ms or len(kept.track_ids) < n:
             near = served.neighbours(served.position[track_id], n)
-            kept = (models_ms, [served.track_ids[r] for r in near])
+            ids = [served.track_ids[r] for r in near.tolist()]
+            kept = _Neighbours(models_ms, ids, served.key, near)
             self._kept.pop(track_id, None)
             self._kept[track_id] = kept
             if len(self._kept) > self.capacity:
                 del self._kept[next(iter(self._kept))]
-        return served.rows(kept[1][:n])
+        return kept.rows_in(served, n)
+
+
+@dataclass
+class _Neighbours:
+    """A track's nearest tracks, and their rows in the served tracks that last read them
+    (a track keeps its row while one :class:`ServedTracks` serves: read once, not per list)."""
+
+    models_ms: int
+    track_ids: list[str]
+    _served: int | None = None  # the :attr:`ServedTracks.key` of those served tracks
+    _rows: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
+
+    def rows_in(self, served: ServedTracks, n: int) -> NDArray[np.intp]:
+        """The rows of the first ``n`` tracks in ``served``."""
+        if self._served != served.key or len(self._rows) < min(n, len(self.track_ids)):
+            self._rows, self._served = served.rows(self.track_ids[:n]), served.key
+        return self._rows[:n]
 
 
 def retrieve(
@@ -243,8 +290,8 @@ def retrieve(
         best = top_indices(logits, config.taste)
         found.add(best, TASTE, [None] * len(best), logits[best])
     if trending:
-        values = np.array([value for _, value in trending])
-        found.add(served.rows([t for t, _ in trending]), TRENDING, [None] * len(trending), values)
+        track_ids, values = zip(*trending, strict=True)
+        found.add(served.rows(track_ids), TRENDING, [None] * len(trending), np.array(values))
     return found.merged(served)
 
 
@@ -271,7 +318,8 @@ def _similar(
     unit = served.unit_vectors
     for seed in seeds:
         near = neighbours.rows(served, seed, config.similar_per_seed, models_ms)
-        found.add(near, SIMILAR, [seed] * len(near), unit[near] @ unit[position[seed]])
+        cosines = unit.take(near, axis=0) @ unit[position[seed]]
+        found.add(near, SIMILAR, [seed] * len(near), cosines)
 
 
 def _liked_artists(
@@ -279,10 +327,8 @@ def _liked_artists(
 ) -> None:
     if not config.per_artist:
         return
-    popularity = served.column("t_popularity_log")
     for artist, weight in user.artists.top(ts_ms, config.liked_artists):
-        rows = served.rows_of_artist(artist)
-        best = rows[np.argsort(-popularity[rows], kind="stable")[: config.per_artist]]
+        best = served.top_rows_of_artist(artist, config.per_artist)
         found.add(best, LIKED_ARTIST, [artist] * len(best), np.full(len(best), float(weight)))
 
 

@@ -14,11 +14,14 @@ served snapshot or the catalog knows:
   (``-1`` pads a track's genres, and stands for "no catalog entry").
 
 A list of candidates becomes one index array (:meth:`ServedTracks.rows`) and
-every per-track quantity a gather. A track met later gets its row at once.
+every per-track quantity a gather (of a 2-D array by ``take(rows, axis=0)``: the
+same rows as ``[rows]``, several times faster for a few hundred). A track met
+later gets its row at once.
 
 Memory bound: per track, ``k + 1`` floats of taste (and ``k`` of unit vector),
 one float per track feature, one int for its artist and one per genre of the
-track with the most, and a flag; the catalog bounds the tracks.
+track with the most, a flag, a reference to its id, and one int in the by-artist
+popularity order (plus one per artist); the catalog bounds the tracks.
 
 >>> from features import TrackInfo
 >>> from online_models.taste import TasteModel
@@ -34,6 +37,7 @@ track with the most, and a flag; the catalog bounds the tracks.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,11 +48,14 @@ from features import TrackInfo
 from online_models.example import TRACK_FEATURES, track_side, track_stats_side
 from online_models.taste import TasteModel
 
+#: Numbers each :class:`ServedTracks` apart (:attr:`ServedTracks.key`).
+_INSTANCES = itertools.count()
+
 
 class _Rows:
     """A 2-D array grown by rows (its capacity doubles: amortised O(1) a row)."""
 
-    def __init__(self, width: int, dtype: Any, fill: float = 0) -> None:
+    def __init__(self, width: int, dtype: Any, fill: object = 0) -> None:
         self.fill = fill
         self.data = np.full((16, width), fill, dtype=dtype)
         self.n = 0
@@ -84,11 +91,15 @@ class ServedTracks:
         stats: Mapping[str, Mapping[str, float]],
     ) -> None:
         self.taste, self.catalog, self.stats = taste, catalog, stats
+        #: unique to this instance in the process (``id()`` may be reused): what a cache
+        #: of rows, valid while one instance serves, compares
+        self.key = next(_INSTANCES)
         self.position: dict[str, int] = {}
         #: the track of each row
         self.track_ids: list[str] = []
         self.artist_index: dict[str, int] = {}
         self.genre_index: dict[str, int] = {}
+        self._ids = _Rows(1, object, None)  # track_ids, to gather many at once
         self._vectors = _Rows(taste.k, np.float64)
         self._bias = _Rows(1, np.float64)
         self._values = _Rows(len(TRACK_FEATURES), np.float64)
@@ -96,6 +107,9 @@ class ServedTracks:
         self._genres = _Rows(1, np.intp, -1)
         self._blocked = _Rows(1, np.bool_, False)
         self._unit: NDArray[np.float64] | None = None
+        #: rows grouped by artist, each group most popular first, and where each
+        #: artist's group starts (:meth:`top_rows_of_artist`); None: to be rebuilt
+        self._by_artist: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None
         self._add(list(dict.fromkeys((*taste.tracks.index, *catalog))))
 
     def row(self, track_id: str) -> int:
@@ -108,16 +122,24 @@ class ServedTracks:
 
     def rows(self, track_ids: Sequence[str]) -> NDArray[np.intp]:
         """The rows of ``track_ids``, in order (new tracks added)."""
-        position = self.position
-        return np.fromiter(
-            (position[t] if t in position else self.row(t) for t in track_ids),
-            np.intp,
-            len(track_ids),
-        )
+        try:  # the usual case, every track known: the lookups run in C
+            return np.fromiter(map(self.position.__getitem__, track_ids), np.intp, len(track_ids))
+        except KeyError:
+            return np.fromiter(map(self.row, track_ids), np.intp, len(track_ids))
+
+    def ids_of(self, rows: NDArray[np.intp]) -> list[str]:
+        """The track of each of ``rows``: one gather, not a Python loop over them."""
+        return self._ids.view[rows, 0].tolist()  # type: ignore[no-any-return]
 
     @property
     def vectors(self) -> NDArray[np.float64]:
         return self._vectors.view
+
+    @property
+    def features(self) -> NDArray[np.float64]:
+        """Every row's track features, one column per name of
+        :data:`~online_models.example.TRACK_FEATURES`, in that order."""
+        return self._values.view
 
     @property
     def bias(self) -> NDArray[np.float64]:
@@ -146,6 +168,12 @@ class ServedTracks:
         """The catalog's ``blocked`` flag (blocked or unsafe) of every row."""
         return self._blocked.view[:, 0]
 
+    def warm(self) -> None:
+        """Build the arrays computed on first use (unit vectors, the by-artist order)
+        now, so that no ranking pays for them."""
+        self.unit_vectors  # noqa: B018  the property builds them
+        self._artist_order()
+
     def neighbours(self, row: int, n: int) -> NDArray[np.intp]:
         """The ``n`` rows nearest to ``row`` by positive cosine, best first, ``row``
         itself left out (one product with every row: callers keep the answer,
@@ -163,6 +191,26 @@ class ServedTracks:
         at = self.artist_index.get(artist_id)
         return np.empty(0, np.intp) if at is None else np.flatnonzero(self.artist == at)
 
+    def top_rows_of_artist(self, artist_id: str, n: int) -> NDArray[np.intp]:
+        """The rows of the artist's ``n`` most popular tracks (``t_popularity_log``), most
+        popular first, ties by row: :meth:`rows_of_artist` in a stable sort by
+        popularity, read from an order sorted once (until rows change), not per call."""
+        at = self.artist_index.get(artist_id)
+        if at is None:
+            return np.empty(0, np.intp)
+        order, starts = self._artist_order()
+        start, end = starts[at], starts[at + 1]
+        return order[start : min(end, start + n)]
+
+    def _artist_order(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        if self._by_artist is None:
+            artist = self.artist
+            # lexsort is stable: within an artist, equal popularity keeps the row order
+            order = np.lexsort((-self.column("t_popularity_log"), artist))
+            starts = np.searchsorted(artist[order], np.arange(len(self.artist_index) + 1))
+            self._by_artist = (order, starts)
+        return self._by_artist
+
     def column(self, name: str) -> NDArray[np.float64]:
         """One track feature of every row (``KeyError`` for a name not in
         :data:`~online_models.example.TRACK_FEATURES`)."""
@@ -178,7 +226,7 @@ class ServedTracks:
         self._vectors.data[at], self._bias.data[at] = vectors[0], bias[0]
         self._values.data[at], self._artist.data[at] = values[0], artist[0]
         self._blocked.data[at] = blocked[0]
-        self._unit = None
+        self._unit = self._by_artist = None
         self._genres.widen(genres.shape[1])
         self._genres.data[at] = -1
         self._genres.data[at, : genres.shape[1]] = genres[0]
@@ -191,6 +239,7 @@ class ServedTracks:
         for track_id in track_ids:
             self.position[track_id] = len(self.position)
         self.track_ids.extend(track_ids)
+        self._ids.extend(np.fromiter(track_ids, object, len(track_ids))[:, None])
         vectors, bias, values, artist, genres, blocked = self._rows_of(track_ids)
         self._blocked.extend(blocked)
         self._vectors.extend(vectors)
@@ -199,6 +248,8 @@ class ServedTracks:
         self._artist.extend(artist)
         self._genres.widen(genres.shape[1])
         self._genres.extend(genres)
+        if (artist >= 0).any():  # a track with no catalog entry joins no artist
+            self._by_artist = None
 
     def _rows_of(self, track_ids: list[str]) -> tuple[NDArray[Any], ...]:
         """The rows of ``track_ids``: taste vectors, biases, feature values, artist
@@ -244,10 +295,30 @@ def top_indices(values: NDArray[np.float64], n: int) -> NDArray[np.intp]:
     if n >= len(values):
         return np.argsort(-values, kind="stable")
     cut = np.partition(values, len(values) - n)[len(values) - n]
-    above = np.flatnonzero(values > cut)
-    at_cut = np.flatnonzero(values == cut)[: n - len(above)]
-    chosen = np.concatenate((above, at_cut))
-    return chosen[np.lexsort((chosen, -values[chosen]))]
+    chosen = (values >= cut).nonzero()[0]  # in index order
+    if len(chosen) > n:  # ties at the cut: the lower indices
+        above = (values > cut).nonzero()[0]
+        at_cut = (values == cut).nonzero()[0][: n - len(above)]
+        chosen = np.sort(np.concatenate((above, at_cut)))
+    return chosen[(-values[chosen]).argsort(kind="stable")]  # stable: ties by index
+
+
+def row_max(values: NDArray[np.float64], initial: float | None = None) -> NDArray[np.float64]:
+    """The largest value of each row, as ``values.max(axis=1, initial=initial)``, for
+    rows of a few columns (one per genre of a track): a maximum per column costs a
+    fraction of NumPy's reduction along rows this short. ``IndexError`` for rows of
+    no column without an ``initial``.
+
+    >>> row_max(np.array([[0.1, 0.4], [0.3, -1.0]])).tolist(), row_max(np.zeros((2, 0)), 0.0)
+    ([0.4, 0.3], array([0., 0.]))
+    """
+    if initial is None:
+        best, rest = values[:, 0].copy(), values.T[1:]
+    else:
+        best, rest = np.full(len(values), initial), values.T
+    for column in rest:
+        np.maximum(best, column, out=best)
+    return best
 
 
 def _index_of(index: dict[str, int], key: str) -> int:
@@ -257,4 +328,4 @@ def _index_of(index: dict[str, int], key: str) -> int:
     return at
 
 
-__all__ = ["ServedTracks"]
+__all__ = ["ServedTracks", "row_max", "top_indices"]

@@ -150,7 +150,7 @@ class ServingModels:
     def warm(self) -> None:
         """Build the served tracks' arrays now (at start-up or a swap, before these
         models serve), not in the first ranking: some 30 ms for 5,000 tracks."""
-        self.served.unit_vectors  # noqa: B018  the properties build them
+        self.served.warm()
 
     @property
     def served(self) -> ServedTracks:
