@@ -27,6 +27,7 @@ from online_models.exploration_slot import REASONS as ARM_REASONS
 SOURCE_REASONS: Final[Mapping[str, str]] = {
     "rotation": "back in rotation: you heard it {seed}",
     "similar": "listeners who liked {seed} also like this",
+    "sounds_like": "sounds like {seed}, a track you liked",
     "liked_artist": "by {seed}, an artist you play a lot lately",
     "editorial": "editorial pick from {seed}",
     "taste": "fits your taste",

@@ -12,6 +12,10 @@ the most personal reason):
 * ``similar``: the nearest tracks, by cosine of the taste model's vectors, to
   the user's most recently liked tracks (saved, or played through). The
   vectors are learned from who listens to what, so nearness is co-listening.
+* ``sounds_like``: where the catalog has content vectors (acoustic features,
+  :mod:`online_models.content`), the tracks that sound most like the user's most
+  recently liked tracks. They need no listener to learn them, so they also serve
+  a user or a track the models do not know yet.
 * ``liked_artist``: the most popular tracks of the artists the user plays most
   (decayed affinity, :mod:`features.user`).
 * ``editorial``: the tracks of the editorial sets that fit the moment
@@ -24,11 +28,13 @@ the most personal reason):
 
 A user the models do not know yet (``user_vector`` None) gets no ``similar``
 and no ``taste`` candidates: cold start is trending, editorial, the artists
-they just played and their own rested tracks. The exploration slot's arms
+they just played, tracks that sound like the ones they liked and their own
+rested tracks. The exploration slot's arms
 (:mod:`online_models.exploration_slot`) draw from these candidates at
 re-ranking.
 
 Cost: O(served tracks x k) for ``taste`` and ``similar`` (one product each),
+O(served tracks x content width) per ``sounds_like`` seed,
 O(served tracks) per liked artist, O(candidates) for the rest (``rotation``
 reads at most the user's 32 remembered tracks). Memory: the
 candidates only (a few hundred rows); nothing is kept between lists.
@@ -64,10 +70,11 @@ from online_models.served_tracks import ServedTracks, top_indices
 
 ROTATION: Final = "rotation"
 SIMILAR: Final = "similar"
+SOUNDS_LIKE: Final = "sounds_like"
 LIKED_ARTIST: Final = "liked_artist"
 EDITORIAL: Final = "editorial"
 #: Every retrieval source, most personal first: a track proposed twice keeps the first.
-SOURCES: Final = (ROTATION, SIMILAR, LIKED_ARTIST, EDITORIAL, TASTE, TRENDING)
+SOURCES: Final = (ROTATION, SIMILAR, SOUNDS_LIKE, LIKED_ARTIST, EDITORIAL, TASTE, TRENDING)
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,10 @@ class RetrievalConfig:
     #: the user's own rested tracks proposed back, the most recently heard first
     #: (32: all :class:`~features.UserFeatures` remembers, 20 plays and 12 liked)
     rotation: int = 32
+    #: liked tracks whose nearest tracks by content vector are looked up, newest first
+    content_seeds: int = 3
+    #: tracks by content vector per liked track
+    content_per_seed: int = 8
 
     def __post_init__(self) -> None:
         for name in (
@@ -99,6 +110,8 @@ class RetrievalConfig:
             "liked_artists",
             "per_artist",
             "editorial",
+            "content_seeds",
+            "content_per_seed",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)!r}")
@@ -279,6 +292,7 @@ def retrieve(
     _rotation(found, served, ts_ms, rested[: config.rotation])
     if user_vector is not None:
         _similar(found, user, served, config, neighbours or NeighbourCache(), models_ms)
+    _sounds_like(found, user, served, config)
     _liked_artists(found, user, served, ts_ms, config)
     picks = _rotated(editorial, config.editorial, draw_key)
     if picks:
@@ -320,6 +334,23 @@ def _similar(
         near = neighbours.rows(served, seed, config.similar_per_seed, models_ms)
         cosines = unit.take(near, axis=0) @ unit[position[seed]]
         found.add(near, SIMILAR, [seed] * len(near), cosines)
+
+
+def _sounds_like(
+    found: _Proposals, user: UserFeatures, served: ServedTracks, config: RetrievalConfig
+) -> None:
+    if not (config.content_per_seed and config.content_seeds):
+        return
+    content = served.content
+    if not content.width:  # the catalog has no content vectors
+        return
+    position = served.position
+    liked = [t for t in user.recent_liked() if t in position][: config.content_seeds]
+    for seed in liked:
+        at = position[seed]
+        near = content.nearest(at, config.content_per_seed)
+        cosines = content.unit.take(near, axis=0) @ content.unit[at]
+        found.add(near, SOUNDS_LIKE, [seed] * len(near), cosines)
 
 
 def _liked_artists(

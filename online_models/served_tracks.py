@@ -19,7 +19,8 @@ same rows as ``[rows]``, several times faster for a few hundred). A track met
 later gets its row at once.
 
 Memory bound: per track, ``k + 1`` floats of taste (and ``k`` of unit vector),
-one float per track feature, one int for its artist and one per genre of the
+the catalog's content vector if it has one (:mod:`online_models.content`), one
+float per track feature, one int for its artist and one per genre of the
 track with the most, a flag, a reference to its id, and one int in the by-artist
 popularity order (plus one per artist); the catalog bounds the tracks.
 
@@ -45,6 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from features import TrackInfo
+from online_models.content import ContentIndex
 from online_models.example import TRACK_FEATURES, track_side, track_stats_side
 from online_models.taste import TasteModel
 
@@ -107,6 +109,7 @@ class ServedTracks:
         self._genres = _Rows(1, np.intp, -1)
         self._blocked = _Rows(1, np.bool_, False)
         self._unit: NDArray[np.float64] | None = None
+        self._content: ContentIndex | None = None
         #: rows grouped by artist, each group most popular first, and where each
         #: artist's group starts (:meth:`top_rows_of_artist`); None: to be rebuilt
         self._by_artist: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None
@@ -164,14 +167,26 @@ class ServedTracks:
         return self._unit
 
     @property
+    def content(self) -> ContentIndex:
+        """The catalog's content vectors of every row (:mod:`online_models.content`).
+        Computed once, again after rows change."""
+        if self._content is None:
+            self._content = ContentIndex.of(self.track_ids, self.catalog)
+        elif len(self._content.has_content) < len(self.track_ids):  # tracks met since
+            new = self.track_ids[len(self._content.has_content) :]
+            self._content = self._content.extended(new, self.catalog)
+        return self._content
+
+    @property
     def blocked(self) -> NDArray[np.bool_]:
         """The catalog's ``blocked`` flag (blocked or unsafe) of every row."""
         return self._blocked.view[:, 0]
 
     def warm(self) -> None:
-        """Build the arrays computed on first use (unit vectors, the by-artist order)
-        now, so that no ranking pays for them."""
-        self.unit_vectors  # noqa: B018  the property builds them
+        """Build the arrays computed on first use (unit vectors, content vectors, the
+        by-artist order) now, so that no ranking pays for them."""
+        self.unit_vectors  # noqa: B018  the properties build them
+        self.content  # noqa: B018
         self._artist_order()
 
     def neighbours(self, row: int, n: int) -> NDArray[np.intp]:
@@ -226,7 +241,7 @@ class ServedTracks:
         self._vectors.data[at], self._bias.data[at] = vectors[0], bias[0]
         self._values.data[at], self._artist.data[at] = values[0], artist[0]
         self._blocked.data[at] = blocked[0]
-        self._unit = self._by_artist = None
+        self._unit = self._by_artist = self._content = None
         self._genres.widen(genres.shape[1])
         self._genres.data[at] = -1
         self._genres.data[at, : genres.shape[1]] = genres[0]

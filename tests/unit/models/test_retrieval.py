@@ -23,6 +23,7 @@ from online_models.retrieval import (
     LIKED_ARTIST,
     ROTATION,
     SIMILAR,
+    SOUNDS_LIKE,
     SOURCES,
     TASTE,
     TRENDING,
@@ -36,6 +37,11 @@ from online_models.taste import TasteModel
 GENRES = ("jazz", "rock", "soul")
 TRACKS = [f"t{i:02d}" for i in range(24)]
 CATALOG = {t: TrackInfo(t, f"a{i % 4}", (GENRES[i % 3],), 200_000) for i, t in enumerate(TRACKS)}
+#: The same tracks with content vectors (two dimensions on different scales).
+SOUNDING = {
+    t: replace(info, content_vector=(i % 5, i % 7 * 10.0))
+    for i, (t, info) in enumerate(CATALOG.items())
+}
 STATS = {
     t: {"trending": 1.0, "skip_rate_1d": 0.3, "save_rate_7d": 0.05, "popularity": float(i)}
     for i, t in enumerate(TRACKS)
@@ -45,11 +51,13 @@ VECTOR = np.full(4, 0.1)
 MORNING = EditorialSet("morning", ("t03", "t07", "t14"), boost=0.2, title="Morning coffee")
 
 
-def served_tracks(bias: dict[str, float] | None = None) -> ServedTracks:
+def served_tracks(
+    bias: dict[str, float] | None = None, catalog: dict[str, TrackInfo] = CATALOG
+) -> ServedTracks:
     taste = TasteModel(k=4)
-    taste.set_catalog({t: (info.artist_id, info.genres) for t, info in CATALOG.items()})
+    taste.set_catalog({t: (info.artist_id, info.genres) for t, info in catalog.items()})
     taste.bias.update(bias or {})
-    return ServedTracks(taste, CATALOG, STATS)
+    return ServedTracks(taste, catalog, STATS)
 
 
 def listener(*events: tuple[str, str]) -> UserFeatures:
@@ -84,9 +92,10 @@ def each_source_alone(
     config: RetrievalConfig,
 ) -> dict[str, list[str]]:
     """What each source proposes when it is the only one asked."""
-    similar = replace(config, taste=0, per_artist=0)
-    liked = replace(config, taste=0, similar_per_seed=0)
-    taste = replace(config, similar_per_seed=0, per_artist=0)
+    similar = replace(config, taste=0, per_artist=0, content_per_seed=0)
+    sounds_like = replace(config, taste=0, per_artist=0)  # similar and taste need a vector
+    liked = replace(config, taste=0, content_per_seed=0)
+    taste = replace(config, similar_per_seed=0, per_artist=0, content_per_seed=0)
 
     def alone(only: RetrievalConfig) -> list[str]:
         return [] if vector is None else retrieve(user, vector, served, TS, [], [], only).track_ids
@@ -94,6 +103,7 @@ def each_source_alone(
     return {
         ROTATION: [],  # only the tracks the caller passes as rested, and these pass none
         SIMILAR: alone(similar),
+        SOUNDS_LIKE: retrieve(user, None, served, TS, [], [], sounds_like).track_ids,
         LIKED_ARTIST: retrieve(user, None, served, TS, [], [], liked).track_ids,
         EDITORIAL: list(dict.fromkeys(t for t, _ in editorial)),
         TASTE: alone(taste),
@@ -135,7 +145,7 @@ def test_every_candidate_keeps_the_first_source_in_precedence_order_that_propose
     artists: int,
     per_artist: int,
 ) -> None:
-    served = served_tracks()
+    served = served_tracks(catalog=SOUNDING)
     user = listener(*(("save", t) for t in liked))
     config = RetrievalConfig(taste, seeds, per_seed, artists, per_artist)
     editorial, trend_list = editorial_of(MORNING), trend(*trending)
@@ -149,8 +159,14 @@ def test_every_candidate_keeps_the_first_source_in_precedence_order_that_propose
     # candidates come in precedence order, each source's in its own order
     assert found.track_ids == [t for s in SOURCES for t in alone[s] if expected[t] == s]
     editorial_taken = min(len(editorial), config.editorial)
+    content = config.content_seeds * config.content_per_seed
     assert len(found.track_ids) <= (
-        seeds * per_seed + artists * per_artist + editorial_taken + taste + len(trend_list)
+        seeds * per_seed
+        + content
+        + artists * per_artist
+        + editorial_taken
+        + taste
+        + len(trend_list)
     )
     np.testing.assert_array_equal(found.rows, served.rows(found.track_ids))
 
@@ -181,6 +197,27 @@ def test_similar_neighbours_are_the_nearest_tracks_but_never_the_seed_itself() -
     assert found.track_ids == list(expected)
     assert found.seeds == [expected[t][0] for t in found.track_ids]
     assert list(found.retrieval_scores) == pytest.approx([expected[t][1] for t in expected])
+
+
+def test_sounds_like_candidates_are_the_nearest_tracks_by_standardised_content() -> None:
+    served = served_tracks(catalog=SOUNDING)
+    user = listener(("save", "t03"))  # content (3, 30): t08, t13, ... share its first number
+    config = RetrievalConfig(taste=0, per_artist=0, content_seeds=1, content_per_seed=3)
+    found = retrieve(user, None, served, TS, [], [], config)  # no vector: a cold user
+    vectors = np.array([SOUNDING[t].content_vector for t in TRACKS], float)
+    scaled = (vectors - vectors.mean(axis=0)) / vectors.std(axis=0)
+    unit = scaled / np.linalg.norm(scaled, axis=1, keepdims=True)
+    cosines = {t: float(unit[i] @ unit[3]) for i, t in enumerate(TRACKS) if t != "t03"}
+    nearest = sorted(cosines, key=lambda t: (-cosines[t], t))[:3]
+    assert set(found.sources) == {SOUNDS_LIKE}
+    assert found.track_ids == nearest and set(found.seeds) == {"t03"}
+    assert list(found.retrieval_scores) == pytest.approx([cosines[t] for t in nearest])
+
+
+def test_a_catalog_without_content_vectors_proposes_no_sounds_like_candidates() -> None:
+    user = listener(("save", "t03"))
+    found = retrieve(user, None, served_tracks(), TS, [], [], RetrievalConfig(per_artist=0))
+    assert found.track_ids == []
 
 
 def test_liked_artist_candidates_are_that_artists_most_popular_tracks() -> None:
@@ -287,7 +324,16 @@ def test_taste_candidates_on_a_tie_go_to_the_earlier_served_track() -> None:
 
 @pytest.mark.parametrize(
     "field",
-    ["taste", "similar_seeds", "similar_per_seed", "liked_artists", "per_artist", "rotation"],
+    [
+        "taste",
+        "similar_seeds",
+        "similar_per_seed",
+        "liked_artists",
+        "per_artist",
+        "rotation",
+        "content_seeds",
+        "content_per_seed",
+    ],
 )
 def test_a_config_with_a_negative_count_is_refused(field: str) -> None:
     with pytest.raises(ValueError, match=field):
