@@ -31,6 +31,7 @@ bench: $(STAMP)  ## prints measured figures; never part of the tests
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.models
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.formats
 	$(BIN)/tunestream bench
 
 install: $(STAMP)

@@ -46,20 +46,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from features import TrackInfo
-from features.editorial import EditorialSets
 from online_models.snapshot import generate_local_key
 from online_models.trending import PartitionTop, TrendingBoard
-from streams.contracts.events import encode
-from streams.pipeline.ingest import Source
 from streams.pipeline.learning import ModelSlot
-from streams.pipeline.message import MessagePlanner, planner_of
 from streams.settings import Settings
 from streams.state.codec import encode_state
-from streams.state.keyed_state import UserState
-from streams.state.live import LiveStates
 from streams.tools.bench import latency_population, starting_snapshot
 from streams.tools.console import Table, write_tables
-from streams.tools.simulator import Event, Population
+from streams.tools.in_process import Rig, rig_of
+from streams.tools.simulator import Population
 from streams.tools.state_size import catalog_of
 
 #: As in ``tunestream bench``'s latency phase.
@@ -92,37 +87,9 @@ def trending_of(population: Population, settings: Settings, at_ms: int) -> Trend
     return board
 
 
-@dataclass
-class Rig:
-    """A planner as a worker holds it, fed messages in order."""
-
-    planner: MessagePlanner
-    live: LiveStates[UserState]
-    stored: dict[bytes, bytes]
-    clock: list[float]
-    offset: int = 0
-
-    def feed(self, events: Sequence[Event]) -> tuple[int, float]:
-        """Plan and apply one message per event; lists built, and seconds spent in them."""
-        lists, list_s = 0, 0.0
-        for event in events:
-            self.clock[0] = event["ts"] / 1000.0
-            key = event["user_id"].encode()
-            source = Source("listening-events", 0, self.offset)
-            self.offset += 1
-            effects = self.planner.plan_with_live_state(
-                key, encode(event), source, self.live, self.stored.get
-            )
-            if effects.state is not None:
-                self.stored[key] = effects.state
-            if effects.built is not None:
-                lists += 1
-                list_s += sum(effects.built.stage_seconds.values())
-            self.planner.applied(key, effects)
-        return lists, list_s
-
-
 def make_rig(population: Population, settings: Settings) -> Rig:
+    """The worker's planner in process (:mod:`streams.tools.in_process`), serving a
+    snapshot that knows every track, ranking lists with the population's board."""
     catalog: dict[str, TrackInfo] = catalog_of(population)
     models = ModelSlot(settings.snapshot_key.encode(), settings.taste_factors, catalog)
     models.offer(
@@ -130,19 +97,7 @@ def make_rig(population: Population, settings: Settings) -> Rig:
             population, settings.taste_factors, settings.snapshot_key.encode(), START_MS
         )
     )
-    clock = [START_MS / 1000.0]
-    planner = planner_of(
-        settings,
-        trending_of(population, settings, START_MS),
-        catalog,
-        models,
-        EditorialSets(),
-        {t: info.artist_id for t, info in catalog.items()},
-    )
-    planner.now_s = lambda: clock[0]
-    planner.now_ms = lambda: int(clock[0] * 1000)
-    planner.decoder.now_ms = planner.now_ms
-    return Rig(planner, LiveStates(settings.live_states), {}, clock)
+    return rig_of(settings, catalog, trending_of(population, settings, START_MS), models, START_MS)
 
 
 def measure(sizes: Sizes, profile_top: int = 0) -> dict[str, Any]:

@@ -62,7 +62,16 @@ configuration give the same figures.
 * ``discovery_share``: items whose artist the user had never played (not among
   :attr:`features.UserFeatures.first_play_ms`) / items shown, by the same test
   for every policy (the builder's own ``discovery`` flag is not used);
-* ``lists``: lists made (each policy makes one per sampled event).
+* ``lists``: lists made (each policy makes one per sampled event);
+* ``exposure_per_artist``: the items shown of each artist shown at least once,
+  ascending (the artists never shown are the report's ``catalogue_artists`` less
+  their number): what ``artist_gini`` is computed from, for a Lorenz curve.
+
+Per model version, ``by_snapshot``: for each learner snapshot the ``tunestream``
+lists were built with (0: the untrained models, before the first; snapshot ``v``
+serves from event ``v * refresh_every``), the lists made while it served and each
+policy's ``hit_rate_at_10`` over them (the baselines on the same events, for
+comparison). Snapshots under which no list was made are left out.
 
 Recently played tracks. Both ``tunestream`` policies (and ``random``) leave out
 what the user played or liked recently (the list builder's
@@ -76,8 +85,9 @@ over the other sampled events only.
 Memory bound: per user, the rolling features (:mod:`features.user`, bounded) and
 two factor vectors (BiasedMF's and the taste model's); per track, its rolling
 statistics, the models' rows and one exposure count; per artist one exposure
-count per policy; the trending top ``trending_top_k``. Nothing grows with the
-number of events or lists. Cost (measured on the 2-core development machine,
+count per policy; the trending top ``trending_top_k``; per snapshot one count of
+lists and hits per policy (one snapshot per ``refresh_every`` events). Nothing else
+grows with the number of events or lists. Cost (measured on the 2-core development machine,
 under load, 2,000 tracks): about 0.5 ms an event (the learner's step, the
 worker's user step, BiasedMF's ``1 + negatives`` steps, the rolling features)
 and 5 ms more a sampled event (two list builds and one BiasedMF scoring of the
@@ -92,6 +102,8 @@ whole catalogue): 20,000 events with 1,800 lists take some 20 s.
 >>> report = run.report()
 >>> report["lists_made"], sorted(report["policies"]["tunestream"])[:3]
 (40, ['artist_gini', 'artist_gini_exposed', 'coverage'])
+>>> [(s["snapshot"], s["from_event"], s["lists"]) for s in report["by_snapshot"]]
+[(2, 20, 10), (3, 30, 10), (4, 40, 10), (5, 50, 10)]
 >>> hit_and_ndcg(["t3", "t1", "t2"], "t1")  # rank 2: 1 / log2(3)
 (True, 0.6309297535714575)
 """
@@ -259,6 +271,7 @@ class ListTally:
             "lists": n,
             "hit_rate_at_10_not_recent": self.hits_not_recent / fresh if fresh else None,
             "artist_gini_exposed": gini(counts) if n else None,
+            "exposure_per_artist": sorted(self.artists.values()),
         }
 
 
@@ -346,6 +359,9 @@ class ListReplay:
             NO_RERANK: ListBuilder(ListConfig(rerank=unconstrained_rerank(config.size))),
         }
         self.tallies = {name: ListTally() for name in POLICIES}
+        #: per snapshot version: lists made while it served, and each policy's hits
+        self.version_lists: Counter[int] = Counter()
+        self.version_hits: dict[str, Counter[int]] = {name: Counter() for name in POLICIES}
         self.rng = random.Random(config.seed)  # BiasedMF's negatives
         self.draws = random.Random(f"random-lists:{config.seed}")  # the random policy
         self.events = self.snapshots = 0
@@ -418,9 +434,11 @@ class ListReplay:
             policy = self.models.exploration if name == TUNESTREAM else None
             built = builder.build(request, self.models, trending, (), policy)
             chosen[name] = [item.track_id for item in built.items]
+        self.version_lists[self.snapshots] += 1
         for name, track_ids in chosen.items():  # one discovery test for every policy
             items = [self._item(t, known) for t in track_ids]
             self.tallies[name].add(items, target, recent)
+            self.version_hits[name][self.snapshots] += target in track_ids
 
     def _random(self, moment: _Moment) -> list[str]:
         n = min(len(self.track_ids), self.config.size + len(moment.played))
@@ -487,7 +505,24 @@ class ListReplay:
                 name: tally.figures(len(self.catalog), self.catalogue_artists)
                 for name, tally in self.tallies.items()
             },
+            "catalogue_artists": self.catalogue_artists,
+            "by_snapshot": self._by_snapshot(),
         }
+
+    def _by_snapshot(self) -> list[dict[str, Any]]:
+        """Per snapshot version that served lists: when it began, its lists, each
+        policy's hit-rate over them."""
+        return [
+            {
+                "snapshot": version,
+                "from_event": version * self.config.refresh_every,
+                "lists": lists,
+                "hit_rate_at_10": {
+                    name: hits[version] / lists for name, hits in self.version_hits.items()
+                },
+            }
+            for version, lists in sorted(self.version_lists.items())
+        ]
 
 
 def replay_lists(

@@ -47,6 +47,9 @@ and topic names, so no phase sees another's data. The figures (the keys of
     queueing. ``latency_lists`` lists are measured; the ``latency_lists_warmup``
     whose trigger event came in the warm-up (every listener's first lists, one
     burst) are left out. ``None`` with ``--skip-latency``.
+``latency_histogram_ms`` (with the latency phase)
+    The measured lists' latencies counted in fixed buckets (:func:`latency_histogram`:
+    1 ms wide up to 50 ms, wider beyond), for ``tunestream report``'s histogram.
 ``lists_per_s``, ``list_stage_us``, ``list_stage_cpu_share`` (with the latency phase)
     Lists published per second under that load; per stage of building a list
     (retrieval, ranking, re-ranking, :mod:`online_models.recommender`), the
@@ -78,6 +81,7 @@ one machine only.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import platform
@@ -154,6 +158,64 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100), at least 1
     return ordered[int(rank) - 1]
+
+
+#: The latency histogram's fixed buckets, ms: (up to, width), from 0: 1 ms wide up
+#: to 50 ms, 2 ms to 100 ms, ... 1 s wide up to 60 s.
+LATENCY_BUCKETS_MS: Final = (
+    (50, 1),
+    (100, 2),
+    (200, 5),
+    (500, 10),
+    (1_000, 25),
+    (2_000, 50),
+    (5_000, 100),
+    (10_000, 250),
+    (60_000, 1_000),
+)
+
+
+def _latency_edges() -> tuple[int, ...]:
+    edges, start = [0], 0
+    for stop, width in LATENCY_BUCKETS_MS:
+        edges += range(start + width, stop + 1, width)
+        start = stop
+    return tuple(edges)
+
+
+#: Every bucket's edges, ms: 0, 1, 2, ... 50, 52, ... 59,000, 60,000.
+LATENCY_EDGES_MS: Final = _latency_edges()
+
+
+def latency_histogram(latencies_ms: Iterable[float]) -> dict[str, Any]:
+    """Counts of ``latencies_ms`` in the fixed buckets of :data:`LATENCY_BUCKETS_MS`,
+    kept from the first bucket that holds one to the last: ``edges_ms`` (one more
+    than ``counts``; a bucket holds ``edges_ms[i] <= x < edges_ms[i + 1]``) and
+    ``counts``; ``under`` and ``over`` count those below 0 and at or above 60 s.
+
+    >>> latency_histogram([20, 21.5, 21, 23])
+    {'edges_ms': [20, 21, 22, 23, 24], 'counts': [1, 2, 0, 1], 'under': 0, 'over': 0}
+    >>> latency_histogram([98, 150, 70_000])["edges_ms"][:3], LATENCY_EDGES_MS[-1]
+    ([98, 100, 105], 60000)
+    """
+    edges = LATENCY_EDGES_MS
+    counts = [0] * (len(edges) - 1)
+    under = over = 0
+    for value in latencies_ms:
+        if value < 0:
+            under += 1
+        elif value >= edges[-1]:
+            over += 1
+        else:
+            counts[bisect.bisect_right(edges, value) - 1] += 1
+    held = [i for i, count in enumerate(counts) if count]
+    first, last = (held[0], held[-1] + 1) if held else (0, 0)
+    return {
+        "edges_ms": list(edges[first : last + 1]) if held else [],
+        "counts": counts[first:last],
+        "under": under,
+        "over": over,
+    }
 
 
 def drain_rate(spans: Iterable[tuple[float, int]]) -> float:
@@ -1119,6 +1181,7 @@ def _latency(run: _Run, rate: float, duration_s: float, warmup_s: float) -> dict
         "latency_p50_ms": float(percentile(latencies, 50)),
         "latency_p95_ms": float(percentile(latencies, 95)),
         "latency_p99_ms": float(percentile(latencies, 99)),
+        "latency_histogram_ms": latency_histogram(latencies),
         "latency_lists": len(latencies),
         "latency_warmup_s": warmup_s,
         "latency_lists_warmup": warm,

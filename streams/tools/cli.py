@@ -270,6 +270,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not pace to wall-clock time (event times still follow --rate)",
     )
+    loop = simulate.add_argument_group(
+        "closed loop",
+        "listeners who read their lists and answer them (streams/tools/closed_loop.py)",
+    )
+    loop.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="simulate listeners over days against each policy and compare them",
+    )
+    loop.add_argument("--days", type=_positive_int, default=None, help="simulated days (21)")
+    loop.add_argument("--listeners", type=_positive_int, default=None, help="listeners (200)")
+    loop.add_argument(
+        "--policies",
+        default=None,
+        help="comma-separated: tunestream, no-exploration-rerank, random, popularity, oracle (all)",
+    )
+    loop.add_argument("--quick", action="store_true", help="a small preset: 6 days, 40 listeners")
+    loop.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    loop.add_argument(
+        "--live",
+        action="store_true",
+        help="tunestream through the real pipeline: events to the broker, lists from its "
+        "recommendations topic (without --broker: an embedded broker, a learner and a worker)",
+    )
     _add_setting(simulate, "broker")
     _add_setting(simulate, "events_topic")
 
@@ -427,6 +451,81 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write a report into DIR (created if missing): report.md, report.json, "
         "curve.csv and, with matplotlib (pip install 'tunestream[report]'), PNG plots",
+    )
+
+    replay = sub.add_parser(
+        "replay",
+        help="publish a listening log through the running pipeline in event-time order "
+        "(times re-based to now, scaled by --speed); with --score, read the published lists "
+        "back and score them as evaluate does",
+    )
+    replay.add_argument("log", nargs="+", help="log file(s) or folder")
+    replay.add_argument(
+        "--format",
+        choices=("jsonl", "lastfm", "lastfm-csv", "movielens", "mssd"),
+        default="jsonl",
+        help="the log's format (default jsonl; see the README for each mapping rule)",
+    )
+    replay.add_argument("--catalog", default=None, help="a tunestream catalog (CSV or JSON Lines)")
+    replay.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="divide the log's gaps by this and send each event at its new time (default 1)",
+    )
+    replay.add_argument(
+        "--max",
+        action="store_true",
+        help="send as fast as possible (event times still spaced by --speed; the last at now)",
+    )
+    replay.add_argument(
+        "--start-ms",
+        type=_positive_int,
+        default=None,
+        help="event time of the first event (paced) or the last (--max); default now "
+        "(a rerun with the printed value repeats the same times)",
+    )
+    replay.add_argument("--score", action="store_true", help="read the lists back and score them")
+    replay.add_argument(
+        "--compare",
+        action="store_true",
+        help="with --score, also score the worker's planner run in process on the same events",
+    )
+    replay.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=120.0,
+        help="most seconds to read lists back after the last event (default 120)",
+    )
+    replay.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
+    _add_setting(replay, "broker")
+    _add_setting(replay, "refresh_interval_s", type=_positive_float)
+
+    report = sub.add_parser(
+        "report",
+        help="write the evidence into DIR: report.md (headline table, sections with captioned "
+        "PNG plots), report.json; from --json files of evaluate, bench and simulate "
+        "--closed-loop (the evaluation is run here when not given)",
+    )
+    report.add_argument("--out", required=True, metavar="DIR", help="folder (created if missing)")
+    report.add_argument(
+        "--evaluation", metavar="FILE", help="`tunestream evaluate --json` output (default: run)"
+    )
+    report.add_argument(
+        "--bench", metavar="FILE", help="`tunestream bench --json` output (default: none)"
+    )
+    report.add_argument(
+        "--closed-loop",
+        metavar="FILE",
+        help="`tunestream simulate --closed-loop --json` output (default: none)",
+    )
+    report.add_argument(
+        "--events",
+        type=_at_least(100),
+        default=10_000,
+        help="simulated events evaluated when --evaluation is not given (default 10000)",
     )
 
     broker = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
@@ -587,8 +686,18 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.tools.closed_loop_cmd import CLOSED_LOOP_FLAGS, run_command
+    from streams.tools.closed_loop_live import LiveLoopError
     from streams.tools.publish import simulate
 
+    if args.closed_loop:
+        try:
+            return run_command(args, _settings(args))
+        except LiveLoopError as exc:
+            raise CliError(str(exc)) from None
+    for name in CLOSED_LOOP_FLAGS:
+        if getattr(args, name) not in (None, False):
+            raise SettingsError(f"--{name} needs --closed-loop")
     settings = _need_broker(_settings(args))
     return asyncio.run(
         simulate(
@@ -839,6 +948,63 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    import json
+
+    from streams.tools.replay import ReplayError, ReplayOptions, print_report, run_replay
+
+    if args.compare and not args.score:
+        raise SettingsError("--compare needs --score")
+    settings = _settings(args)  # checked before anything starts
+    options = ReplayOptions(
+        log=tuple(args.log),
+        fmt=args.format,
+        catalog=args.catalog,
+        speed=args.speed,
+        as_fast_as_possible=args.max,
+        start_ms=args.start_ms,
+        score=args.score,
+        compare=args.compare,
+        timeout_s=args.timeout,
+    )
+    _stop_on_signals()
+    try:
+        report = run_replay(settings, options)
+    except ReplayError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report, sys.stdout)
+    return 130 if report["interrupted"] else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from streams.tools.eval_report import ReportError, prepare_dir
+    from streams.tools.plots import NO_PLOTS
+    from streams.tools.report import ReportOptions, make_report
+
+    try:
+        prepare_dir(args.out)  # a bad folder is a bad argument, refused first
+    except ReportError as exc:
+        raise SettingsError(f"--out {exc}") from None
+    options = ReportOptions(
+        out=args.out,
+        evaluation=args.evaluation,
+        bench=args.bench,
+        closed_loop=args.closed_loop,
+        events=args.events,
+    )
+    try:
+        written = make_report(options)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    print(f"report: written to {written[1]}", file=sys.stderr)
+    if not any(path.suffix == ".png" for path in written):
+        print(f"report: {NO_PLOTS}", file=sys.stderr)
+    return 0
+
+
 def _model_names(text: str, known: Sequence[str]) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in known]
@@ -877,5 +1043,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "recs": cmd_recs,
     "bench": cmd_bench,
     "verify": cmd_verify,
+    "report": cmd_report,
     "evaluate": cmd_evaluate,
+    "replay": cmd_replay,
 }

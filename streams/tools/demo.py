@@ -12,16 +12,11 @@ it started is stopped on the way out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import secrets
 import signal
-import sys
-import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -32,12 +27,10 @@ from rich.table import Table
 from rich.text import Text
 
 from streams.contracts.clock import now_ms as wall_clock_ms
-from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.security import security_options
-from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 from streams.tools.console import list_table
-from streams.tools.processes import Child
+from streams.tools.local_pipeline import local_pipeline
 from streams.tools.publish import simulate
 
 #: Users whose lists the demo shows in full, as they change.
@@ -235,19 +228,6 @@ async def _run(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _start(role: str, settings: Settings, workdir: Path, **env_extra: str) -> Child:
-    """``tunestream ROLE`` as a child process logging to ``workdir/ROLE.log``."""
-    env = dict(
-        os.environ,
-        TUNESTREAM_BROKER=settings.broker,
-        TUNESTREAM_DATA_DIR=str(workdir / "data"),
-        TUNESTREAM_PARTITIONS=str(settings.partitions),
-        **env_extra,
-    )
-    argv = [sys.executable, "-m", "streams", role]
-    return Child(role, argv, env, workdir / f"{role}.log").start()
-
-
 def local_snapshot_key(settings: Settings, console: Console) -> str:
     """The configured snapshot key, or (local mode) a new one for this run, said aloud."""
     if settings.snapshot_key or settings.snapshot_key_file:
@@ -271,23 +251,13 @@ def run_demo(
     """Run the demo; 0 if recommendation lists arrived, 1 otherwise."""
     console = Console()
     view = DemoView()
-    with contextlib.ExitStack() as stack:
-        if settings.embedded:
-            broker = stack.enter_context(EmbeddedBroker())
-            settings = settings.replace(broker=broker.bootstrap_servers)
-        console.print(f"broker {settings.broker}; creating topics, starting a worker ...")
-        asyncio.run(ensure_topics(settings))
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tunestream-")))
-        key = {"TUNESTREAM_SNAPSHOT_KEY": local_snapshot_key(settings, console)}
-        learner_port, worker_port = str(free_port()), str(free_port())
-        learner = _start(
-            "learner", settings, workdir, TUNESTREAM_LEARNER_WEB_PORT=learner_port, **key
-        )
-        stack.callback(learner.stop)
-        worker = _start("worker", settings, workdir, TUNESTREAM_WEB_PORT=worker_port, **key)
-        stack.callback(worker.stop)
-        url = f"http://127.0.0.1:{worker_port}"
-        console.print(f"worker at {url}; while it runs: tunestream recs USER --url {url} --explain")
+    settings = settings.replace(snapshot_key=local_snapshot_key(settings, console))
+    console.print("creating topics, starting a learner and a worker ...")
+    with local_pipeline(settings, ready=False) as pipeline:
+        worker, settings = pipeline.worker, pipeline.settings
+        url = f"http://127.0.0.1:{settings.web_port}"
+        console.print(f"broker {settings.broker}; worker at {url}")
+        console.print(f"while it runs: tunestream recs USER --url {url} --explain")
         asyncio.run(_run(settings, view, duration_s, rate, users, seed, bad_ratio, console))
         console.print(view.summary(), soft_wrap=True)
         console.print(view.followed_text(), markup=False, highlight=False, soft_wrap=True)

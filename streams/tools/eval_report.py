@@ -37,16 +37,10 @@ from features.errors import TunestreamError
 from online_models.evaluation import POPULARITY_ONLY
 from streams.tools.console import Table
 from streams.tools.evaluate import report_tables
+from streams.tools.plots import FIGSIZE, NO_PLOTS, label, legend_outside, save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-#: Why a report has no plots, and how to get them.
-NO_PLOTS = "no plots: they need matplotlib, pip install 'tunestream[report]'"
-#: Resolution of the PNG plots, and their size in inches.
-DPI = 120
-FIGSIZE = (9.0, 4.8)
 #: Drawn dashed: what the models are compared against.
 BASELINES = frozenset({POPULARITY_ONLY, "popularity", "random", "BiasedMF"})
 #: The plots over the replay, by file name: (curve section, metric prefix, title, y label).
@@ -224,15 +218,15 @@ def draw_plots(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
         FigureCanvasAgg(figure)  # the non-interactive canvas: PNG bytes, no window
         axes = figure.subplots()
         _curve_lines(axes, report.get("curve") or [], section, prefix)
-        _label(axes, title.format(window=window, metric=metric), ylabel.format(metric=metric))
+        label(axes, title.format(window=window, metric=metric), ylabel.format(metric=metric))
         if name == "engagement_auc.png":
             axes.axhline(0.5, color="grey", linewidth=1, linestyle=":", label="chance (0.5)")
-        _legend_outside(axes)
-        written.append(_save(figure, out_dir / name))
+        legend_outside(axes)
+        written.append(save(figure, out_dir / name))
     figure = Figure(figsize=FIGSIZE, layout="constrained")
     FigureCanvasAgg(figure)
     _ranking_bars(figure.subplots(), report["ranking"], hit_key)
-    written.append(_save(figure, out_dir / _BARS))
+    written.append(save(figure, out_dir / _BARS))
     return written
 
 
@@ -267,26 +261,8 @@ def _ranking_bars(axes: Axes, ranking: Mapping[str, Any], hit_key: str) -> None:
     axes.set_axisbelow(True)  # the grid behind the bars
     axes.margins(y=0.15)  # room for the value labels above the tallest bar
     title = "Taste rankers over the whole replay: the next positive event"
-    _label(axes, title, "higher is better", None)
+    label(axes, title, "higher is better", None)
     axes.legend(loc="upper right")
-
-
-def _label(axes: Axes, title: str, ylabel: str, xlabel: str | None = "events replayed") -> None:
-    axes.set_title(title)
-    axes.set_ylabel(ylabel)
-    if xlabel:
-        axes.set_xlabel(xlabel)
-    axes.grid(True, alpha=0.3)
-
-
-def _legend_outside(axes: Axes) -> None:
-    """The legend right of the plot, so it never hides a line."""
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    figure.savefig(path, dpi=DPI)
-    return path
 
 
 def _multiples_sentence(report: Mapping[str, Any]) -> list[str]:
