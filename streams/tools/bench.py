@@ -1176,6 +1176,12 @@ def _latency(run: _Run, rate: float, duration_s: float, warmup_s: float) -> dict
         raise BenchError(
             f"latency: no recommendation list arrived; worker log: {worker.log_tail()}"
         )
+    if clock_ran_back(latencies):
+        raise BenchError(
+            "latency: most lists were published at or before their event's time: the "
+            "event times ran ahead of the worker's clock (was the wall clock stepped "
+            "back during the load?); run again"
+        )
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return {
         "latency_p50_ms": float(percentile(latencies, 50)),
@@ -1196,9 +1202,7 @@ def _latency(run: _Run, rate: float, duration_s: float, warmup_s: float) -> dict
     }
 
 
-def measured_latencies(
-    lists: Iterable[Mapping[str, Any]], from_ms: float
-) -> tuple[list[int], int]:
+def measured_latencies(lists: Iterable[Mapping[str, Any]], from_ms: float) -> tuple[list[int], int]:
     """The ``latency_ms`` of lists whose trigger event came at or after ``from_ms`` (the
     event time is ``generated_at - latency_ms``), and how many came before.
 
@@ -1213,6 +1217,17 @@ def measured_latencies(
         else:
             warm += 1
     return measured, warm
+
+
+def clock_ran_back(latencies_ms: Sequence[float]) -> bool:
+    """Whether most latencies are 0: a list cannot be published the moment its event
+    happens, so the event times ran ahead of the clock that stamped the lists (the
+    worker clamps a negative latency to 0).
+
+    >>> clock_ran_back([0, 0, 0, 21]), clock_ran_back([0, 18, 25, 30])
+    (True, False)
+    """
+    return sum(1 for value in latencies_ms if value <= 0) > len(latencies_ms) / 2
 
 
 def list_stage_seconds(metrics_body: str) -> dict[str, float]:

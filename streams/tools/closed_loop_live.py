@@ -188,7 +188,7 @@ async def run_live_loop(
     tag = tag or f"cl{config.seed}-{now_ms():x}"
     prefix = f"{tag}-"
     population, catalog = make_world(config)
-    records = [track.to_dict() for track in population.tracks]
+    records = catalog.records()
     await publish_catalog(settings, records)
     await publish_editorial(settings, demo_editorial_sets(records))
     policy = LivePolicy()

@@ -221,6 +221,20 @@ class Catalog:
                 members = np.arange(len(tracks))
             self.genre_pools.append((members, np.cumsum(self.popularity[members])))
 
+    def records(self) -> list[dict[str, object]]:
+        """The tracks' catalog records, as the pipeline is given them, each with its
+        ``content_vector``: the content vector and the energy. A real catalog's acoustic
+        features are observable traits of the same kind (the Spotify sessions dataset's
+        ``acoustic_vector_*`` and ``energy``); what a listener makes of them, their own
+        vector and mood, stays hidden."""
+        records: list[dict[str, object]] = []
+        for i, track in enumerate(self.population.tracks):
+            vector = [round(float(x), 4) for x in self.content[i]]
+            records.append(
+                {**track.to_dict(), "content_vector": [*vector, round(float(self.energy[i]), 4)]}
+            )
+        return records
+
     def draw_in_genre(self, genre: int, rng: random.Random) -> int:
         """A track of ``genre``, drawn in proportion to its popularity."""
         members, cumulative = self.genre_pools[genre]

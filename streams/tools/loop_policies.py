@@ -35,6 +35,7 @@ listener).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -96,7 +97,7 @@ def ablation_settings(settings: Settings) -> Settings:
 
 def catalog_infos(catalog: Catalog) -> dict[str, TrackInfo]:
     """The catalog as the worker holds it (from the ``track-catalog`` records)."""
-    return {t.track_id: TrackInfo.from_record(t.to_dict()) for t in catalog.population.tracks}
+    return {str(r["track_id"]): TrackInfo.from_record(r) for r in catalog.records()}
 
 
 class PlannerPolicy:
@@ -133,6 +134,8 @@ class PlannerPolicy:
         self.refused = 0
         self.lists = 0
         self.snapshots = 0
+        #: the items of every list published, by retrieval source
+        self.sources: Counter[str] = Counter()
 
     def lists_for(
         self, user_id: str, context: Context, now_ms: int
@@ -158,6 +161,7 @@ class PlannerPolicy:
             items = [str(item["track_id"]) for item in record["items"]]
             self.latest[str(record["user_id"])] = (str(record["recommendation_id"]), items)
             self.lists += 1
+            self.sources.update(str(item["source"]) for item in record["items"])
 
     def _snapshot(self) -> None:
         """The learner publishes; the worker verifies the snapshot and swaps it in."""

@@ -31,6 +31,7 @@ from streams.tools.loop_policies import (
     TUNESTREAM,
     PlannerPolicy,
     ablation_settings,
+    catalog_infos,
 )
 from streams.tools.simulator import Population, PopulationConfig
 from tests.unit.test_cli_errors import one_line_error
@@ -215,6 +216,29 @@ def test_the_tunestream_policy_is_the_workers_planner_and_learner() -> None:
     assert policy.refused == 0  # every event the listeners sent was valid for the worker
     assert policy.lists > 0 and policy.snapshots > 0
     assert policy.slot.current.version.startswith("logistic-v")
+
+
+def test_the_policies_catalog_carries_each_tracks_content_and_energy(
+    world: tuple[Population, Catalog],
+) -> None:
+    population, catalog = world
+    infos = catalog_infos(catalog)
+    assert set(infos) == {t.track_id for t in population.tracks}
+    for i in (0, 7, 1999):
+        vector = infos[catalog.track_ids[i]].content_vector
+        assert vector is not None
+        np.testing.assert_allclose(vector[:-1], catalog.content[i], atol=1e-4)
+        assert vector[-1] == pytest.approx(catalog.energy[i], abs=1e-4)
+
+
+def test_tunestream_lists_bring_tracks_that_sound_like_what_a_listener_liked() -> None:
+    population, catalog = make_world(TINY)
+    listeners = make_listeners(TINY, population, catalog)
+    policy = make_policy(TUNESTREAM, TINY, catalog, listeners)
+    assert isinstance(policy, PlannerPolicy)
+    loop = ClosedLoop(TINY, catalog, policy, listeners)
+    loop.run_day(0)
+    assert policy.sources["sounds_like"] > 0
 
 
 def test_the_ablation_is_unconstrained_reranking_without_exploration() -> None:
