@@ -452,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write a report into DIR (created if missing): report.md, report.json, "
         "curve.csv and, with matplotlib (pip install 'tunestream[report]'), PNG plots",
     )
+    evaluate.add_argument(
+        "--published",
+        action="store_true",
+        help="also plan the log with the worker's own planner (TUNESTREAM_* settings) and "
+        "score the lists it would publish: what replay --score reads back at --speed 1",
+    )
 
     replay = sub.add_parser(
         "replay",
@@ -931,6 +937,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         simulated_events=args.events,
         models=models,
         list_samples=args.list_samples,
+        published=_settings(args) if args.published else None,
     )
     try:
         report = evaluate(options)

@@ -44,7 +44,9 @@ from online_models.list_evaluation import (
     sample_every,
 )
 from streams.contracts.events import Event
+from streams.settings import Settings
 from streams.tools.console import Reporter, Table, write_tables
+from streams.tools.in_process import score_planned
 from streams.tools.loaders import load
 from streams.tools.simulator import Population, PopulationConfig
 from streams.tools.state_size import catalog_of
@@ -76,6 +78,10 @@ class EvaluateOptions:
     hit_every: int = 10
     #: positive events whose published lists are scored, at most; 0: none
     list_samples: int = LIST_SAMPLES
+    #: also plan the log with the worker's own planner under these settings and score
+    #: the lists it would publish (:func:`streams.tools.in_process.score_planned`): what
+    #: ``tunestream replay --score`` reads back live; None: not
+    published: Settings | None = None
 
 
 def events_and_catalog(options: EvaluateOptions) -> tuple[list[Event], dict[str, TrackInfo], str]:
@@ -122,6 +128,9 @@ def evaluate(options: EvaluateOptions, reporter: Reporter | None = None) -> dict
     report = {"source": about, **run.report()}
     if lists is not None:
         report["lists"] = lists.report()
+    if options.published is not None:
+        reporter.phase("planning the log with the worker's planner, as it would publish")
+        report["published"] = score_planned(events, catalog, options.published)
     return report
 
 
@@ -198,6 +207,36 @@ def list_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
     ]
 
 
+#: The headers of a table of published lists scored (:func:`published_row`).
+PUBLISHED_HEADERS = (
+    "path",
+    *(header for header, _, _ in LIST_COLUMNS),
+    "lists",
+    "judged",
+    "no list yet",
+)
+
+
+def published_row(path: str, scored: Mapping[str, Any]) -> tuple[str, ...]:
+    """One row of :data:`PUBLISHED_HEADERS`: ``scored`` is
+    :func:`~online_models.published_lists.score_published`'s report.
+
+    >>> figures = {key: 0.5 for _, key, _ in LIST_COLUMNS}
+    >>> row = published_row("live", {"figures": figures, "lists_used": 40, "judged": 12,
+    ...                              "unlisted": 3})
+    >>> row[0], row[1], row[-3:]
+    ('live', '0.500', ('40', '12', '3'))
+    """
+    figures = scored["figures"]
+    return (
+        path,
+        *(_fixed(figures.get(key), digits) for _, key, digits in LIST_COLUMNS),
+        f"{scored['lists_used']:,}",
+        f"{scored['judged']:,}",
+        f"{scored['unlisted']:,}",
+    )
+
+
 def list_title(report: Mapping[str, Any]) -> str:
     """What the list table measured: which events, how many."""
     lists = report["lists"]
@@ -218,6 +257,14 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
     if "lists" in report:
         headers = ("policy", *(header for header, _, _ in LIST_COLUMNS), "lists")
         lists.append((list_title(report), headers, list_rows(report)))
+    if "published" in report:
+        scored = report["published"]
+        title = (
+            f"the lists the worker's planner publishes for this log, {scored['positives']:,} "
+            "positive events each judged against the list just before it "
+            "(what tunestream replay --score reads back at --speed 1)"
+        )
+        lists.append((title, PUBLISHED_HEADERS, [published_row("in process", scored)]))
     return [
         (
             f"engagement models, prequential over {report['events']:,} events of the "

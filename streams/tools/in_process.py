@@ -43,6 +43,7 @@ import orjson
 
 from features import TrackInfo
 from features.editorial import EditorialSets
+from online_models.published_lists import score_published
 from online_models.trending import PartitionTop, TrendingBoard
 from streams.contracts.events import Event, encode
 from streams.pipeline.by_track import fold_track_record
@@ -196,4 +197,13 @@ def planned_lists(
     return rig.lists
 
 
-__all__ = ["Rig", "TrackSide", "planned_lists", "rig_of"]
+def score_planned(
+    events: Sequence[Event], catalog: Mapping[str, TrackInfo], settings: Settings
+) -> dict[str, Any]:
+    """The lists :func:`planned_lists` makes for ``events``, scored as published lists
+    are (:func:`~online_models.published_lists.score_published`): the offline figures
+    ``tunestream replay --score`` reads back from a live pipeline."""
+    return score_published(events, planned_lists(events, catalog, settings), catalog)
+
+
+__all__ = ["Rig", "TrackSide", "planned_lists", "rig_of", "score_planned"]

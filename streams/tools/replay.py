@@ -60,8 +60,8 @@ from streams.kafka.producer import EventProducer
 from streams.kafka.security import security_options
 from streams.settings import Settings
 from streams.tools.console import Reporter, Table, write_tables
-from streams.tools.evaluate import LIST_COLUMNS
-from streams.tools.in_process import planned_lists
+from streams.tools.evaluate import PUBLISHED_HEADERS, published_row
+from streams.tools.in_process import score_planned
 from streams.tools.loaders import LoadedLog, load
 from streams.tools.local_pipeline import local_pipeline
 from streams.tools.publish import publish_catalog
@@ -377,9 +377,7 @@ async def replay_through(
     report["live"] = score_published(scored, reader.lists.values(), catalog)
     if options.compare:
         reporter.phase("planning the same events in process (the worker's planner)")
-        report["in_process"] = score_published(
-            scored, planned_lists(scored, catalog, settings), catalog
-        )
+        report["in_process"] = score_planned(scored, catalog, settings)
     return report
 
 
@@ -429,31 +427,9 @@ def run_replay(
 
 
 def score_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    """``(path, *LIST_COLUMNS figures, lists, judged, unlisted)`` rows: live, then in
-    process.
-
-    >>> figures = {key: 0.5 for _, key, _ in LIST_COLUMNS}
-    >>> scored = {"figures": figures, "lists_used": 40, "judged": 12, "unlisted": 3}
-    >>> row = score_rows({"live": scored})[0]
-    >>> row[0], row[1], row[-3:]
-    ('live (topic)', '0.500', ('40', '12', '3'))
-    """
-    rows = []
-    for name, key in (("live (topic)", "live"), ("in process", "in_process")):
-        scored = report.get(key)
-        if scored is None:
-            continue
-        figures = scored["figures"]
-        rows.append(
-            (
-                name,
-                *(_fixed(figures.get(k), digits) for _, k, digits in LIST_COLUMNS),
-                f"{scored['lists_used']:,}",
-                f"{scored['judged']:,}",
-                f"{scored['unlisted']:,}",
-            )
-        )
-    return rows
+    """:data:`~streams.tools.evaluate.PUBLISHED_HEADERS` rows: live, then in process."""
+    paths = (("live (topic)", "live"), ("in process", "in_process"))
+    return [published_row(name, report[key]) for name, key in paths if report.get(key)]
 
 
 def report_tables(report: Mapping[str, Any]) -> list[Table]:
@@ -467,8 +443,7 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
         + f"); {live['positives']:,} positive events, each judged against the list the user "
         f"had just before it ({live['late_lists']:,} of those lists came after the event)"
     )
-    headers = ("path", *(h for h, _, _ in LIST_COLUMNS), "lists", "judged", "no list yet")
-    return [(title, headers, score_rows(report))]
+    return [(title, PUBLISHED_HEADERS, score_rows(report))]
 
 
 def print_report(report: Mapping[str, Any], out: TextIO) -> None:
@@ -478,10 +453,6 @@ def print_report(report: Mapping[str, Any], out: TextIO) -> None:
         out.write(f"replay: {state} {report['sent']:,} of {report['events']:,} events\n")
         return
     write_tables(report_tables(report), out)
-
-
-def _fixed(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 __all__ = [

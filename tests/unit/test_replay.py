@@ -115,3 +115,28 @@ def test_a_missing_log_gives_one_line_and_exit_1(capsys: pytest.CaptureFixture[s
     assert main(["replay", "/nonexistent/log.jsonl", "--broker", "127.0.0.1:1"]) == 1
     err = capsys.readouterr().err.strip()
     assert "no such file or directory" in err and len(err.splitlines()) == 1, err
+
+
+def test_evaluate_published_scores_a_log_as_its_replay_at_speed_1_is_planned() -> None:
+    # replay --compare plans the re-based events; evaluate --published the log as it is:
+    # a whole number of days apart, the same events give the same lists and figures
+    from streams.tools.console import Reporter
+    from streams.tools.evaluate import EvaluateOptions, evaluate
+    from streams.tools.in_process import score_planned
+    from streams.tools.replay import catalog_of
+
+    folder = FIXTURES / "replay"
+    log = load(folder / "listens.jsonl", "jsonl", catalog=folder / "tracks.jsonl")
+    settings = Settings()
+    options = EvaluateOptions(
+        log=(str(folder / "listens.jsonl"),),
+        catalog=str(folder / "tracks.jsonl"),
+        models=("logistic",),
+        list_samples=0,
+        published=settings,
+    )
+    offline = evaluate(options, Reporter(enabled=False))["published"]
+    week_later = rebase(log.events, 1.0, int(log.events[0]["ts"]) + 7 * 86_400_000)
+    replayed = score_planned(week_later, catalog_of(log), settings)
+    assert offline["judged"] > 200 and offline["lists_used"] > 100
+    assert offline == replayed
