@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from features import TrackInfo
+from online_models.cosine import nearest_by_cosine, unit_rows
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,13 @@ class ContentIndex:
         known = raw[has]
         mean = known.mean(axis=0) if len(known) else np.zeros(width)
         spread = known.std(axis=0) if len(known) else np.zeros(width)
-        return cls(_unit_rows(raw, has, mean, spread), has, mean, spread)
+        return cls(_standardised_unit_rows(raw, has, mean, spread), has, mean, spread)
 
     def extended(self, track_ids: Sequence[str], catalog: Mapping[str, TrackInfo]) -> ContentIndex:
         """This index with rows for ``track_ids`` (tracks served after it was made)
         added, standardised as the others were: no pass over every track."""
         raw, has = _raw([_vector_of(catalog.get(t)) for t in track_ids], self.width)
-        unit = _unit_rows(raw, has, self.mean, self.spread)
+        unit = _standardised_unit_rows(raw, has, self.mean, self.spread)
         return ContentIndex(
             np.concatenate((self.unit, unit)),
             np.concatenate((self.has_content, has)),
@@ -82,16 +83,9 @@ class ContentIndex:
     def nearest(self, row: int, n: int) -> NDArray[np.intp]:
         """Up to ``n`` rows nearest to ``row`` by positive cosine, best first, ``row``
         itself left out (none if ``row`` has no content vector)."""
-        if not self.has_content[row] or n <= 0:
+        if not self.has_content[row]:
             return np.empty(0, np.intp)
-        cosines = self.unit @ self.unit[row]
-        cosines[row] = -np.inf
-        count = min(n, len(cosines) - 1)
-        if count <= 0:
-            return np.empty(0, np.intp)
-        near = np.argpartition(-cosines, count - 1)[:count]
-        near = near[np.lexsort((near, -cosines[near]))]  # best first, ties by row
-        return near[cosines[near] > 0.0]  # type: ignore[no-any-return]
+        return nearest_by_cosine(self.unit, row, n)
 
 
 def _vector_of(info: TrackInfo | None) -> tuple[float, ...]:
@@ -109,7 +103,7 @@ def _raw(
     return raw, has
 
 
-def _unit_rows(
+def _standardised_unit_rows(
     raw: NDArray[np.float64],
     has: NDArray[np.bool_],
     mean: NDArray[np.float64],
@@ -119,8 +113,7 @@ def _unit_rows(
     length 1; the other rows 0."""
     scaled = np.divide(raw - mean, spread, out=np.zeros_like(raw), where=spread > 0)
     scaled[~has] = 0.0
-    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
-    return np.divide(scaled, norms, out=np.zeros_like(scaled), where=norms > 0)
+    return unit_rows(scaled)
 
 
 __all__ = ["ContentIndex"]

@@ -386,8 +386,7 @@ class ListReplay:
         user.update(event, info)
         track = self.tracks.setdefault(track_id, TrackFeatures(self.config.half_life_s))
         track.update(event)
-        at = track.latest_ts_ms
-        self.top.offer(track_id, track.popularity.read(at), at)
+        self.top.offer_track(track_id, track)
         self.events += 1
         if self.events % self.config.refresh_every == 0:
             self._refresh(ts)

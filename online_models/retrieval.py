@@ -40,7 +40,7 @@ reads at most the user's 32 remembered tracks). Memory: the
 candidates only (a few hundred rows); nothing is kept between lists.
 
 >>> from features import TrackInfo, UserFeatures
->>> from online_models.served_tracks import ServedTracks, top_indices
+>>> from online_models.served_tracks import ServedTracks
 >>> from online_models.taste import TasteModel
 >>> catalog = {t: TrackInfo(t, a, ("pop",), 200_000) for t, a in
 ...            (("t1", "a1"), ("t2", "a1"), ("t3", "a2"))}
@@ -65,8 +65,9 @@ from numpy.typing import NDArray
 
 from features import UserFeatures
 from features.editorial import EditorialSet
+from online_models.cosine import top_indices
 from online_models.exploration_slot import TASTE, TRENDING
-from online_models.served_tracks import ServedTracks, top_indices
+from online_models.served_tracks import ServedTracks
 
 ROTATION: Final = "rotation"
 SIMILAR: Final = "similar"

@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 
 from features import TrackInfo
 from online_models.content import ContentIndex
+from online_models.cosine import nearest_by_cosine, unit_rows
 from online_models.example import TRACK_FEATURES, track_side, track_stats_side
 from online_models.taste import TasteModel
 
@@ -161,9 +162,7 @@ class ServedTracks:
         """``vectors`` scaled to length 1 (a zero vector stays 0): cosine similarity is
         one matrix product. Computed once, again after rows change."""
         if self._unit is None or len(self._unit) != self._vectors.n:
-            vectors = self.vectors
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            self._unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+            self._unit = unit_rows(self.vectors)
         return self._unit
 
     @property
@@ -193,13 +192,7 @@ class ServedTracks:
         """The ``n`` rows nearest to ``row`` by positive cosine, best first, ``row``
         itself left out (one product with every row: callers keep the answer,
         :class:`~online_models.retrieval.NeighbourCache`)."""
-        cosines = self.unit_vectors @ self.unit_vectors[row]
-        cosines[row] = -np.inf
-        count = min(n, len(cosines) - 1)
-        if count <= 0:
-            return np.empty(0, np.intp)
-        near = top_indices(cosines, count)
-        return near[cosines[near] > 0.0]
+        return nearest_by_cosine(self.unit_vectors, row, n)
 
     def rows_of_artist(self, artist_id: str) -> NDArray[np.intp]:
         """The rows of the artist's tracks (none for an artist the catalog does not name)."""
@@ -300,24 +293,6 @@ class ServedTracks:
         return artist, [_index_of(self.genre_index, genre) for genre in info.genres]
 
 
-def top_indices(values: NDArray[np.float64], n: int) -> NDArray[np.intp]:
-    """The indices of the ``n`` largest values, largest first; ties go to the lower
-    index (also at the cut), so the choice never depends on the sort's internals.
-
-    >>> top_indices(np.array([1.0, 3.0, 1.0, 3.0, 1.0]), 3).tolist()
-    [1, 3, 0]
-    """
-    if n >= len(values):
-        return np.argsort(-values, kind="stable")
-    cut = np.partition(values, len(values) - n)[len(values) - n]
-    chosen = (values >= cut).nonzero()[0]  # in index order
-    if len(chosen) > n:  # ties at the cut: the lower indices
-        above = (values > cut).nonzero()[0]
-        at_cut = (values == cut).nonzero()[0][: n - len(above)]
-        chosen = np.sort(np.concatenate((above, at_cut)))
-    return chosen[(-values[chosen]).argsort(kind="stable")]  # stable: ties by index
-
-
 def row_max(values: NDArray[np.float64], initial: float | None = None) -> NDArray[np.float64]:
     """The largest value of each row, as ``values.max(axis=1, initial=initial)``, for
     rows of a few columns (one per genre of a track): a maximum per column costs a
@@ -343,4 +318,4 @@ def _index_of(index: dict[str, int], key: str) -> int:
     return at
 
 
-__all__ = ["ServedTracks", "row_max", "top_indices"]
+__all__ = ["ServedTracks", "row_max"]

@@ -38,7 +38,10 @@ import heapq
 import itertools
 import math
 from collections.abc import Container, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from features import TrackFeatures
 
 
 def log_score(value: float, ts_ms: int, half_life_s: float) -> float:
@@ -78,6 +81,11 @@ class PartitionTop:
         self.changed = True
         if len(self.scores) > 2 * self.k:  # trimmed in bulk: O(1) amortised per offer
             self._trim()
+
+    def offer_track(self, track_id: str, track: TrackFeatures) -> None:
+        """A track's statistics: its decayed engagement read at its latest event."""
+        at = track.latest_ts_ms
+        self.offer(track_id, track.popularity.read(at), at)
 
     def seed(self, scores: Iterable[tuple[str, float]]) -> None:
         """Start from a published list (a new owner of the partition)."""

@@ -160,6 +160,15 @@ def explain_table(explain: dict[str, Any]) -> str:
         for c in candidates
     ]
     headers = (
-        "track", "source", "retrieval", "taste", "engage", "diet", "boost", "score", "mmr", "fate"
+        "track",
+        "source",
+        "retrieval",
+        "taste",
+        "engage",
+        "diet",
+        "boost",
+        "score",
+        "mmr",
+        "fate",
     )
     return head + "\n" + format_plain(headers, rows)

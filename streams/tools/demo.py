@@ -12,7 +12,6 @@ it started is stopped on the way out.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import time
 from collections import Counter, deque
@@ -228,17 +227,6 @@ async def _run(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def local_snapshot_key(settings: Settings, console: Console) -> str:
-    """The configured snapshot key, or (local mode) a new one for this run, said aloud."""
-    if settings.snapshot_key or settings.snapshot_key_file:
-        return settings.snapshot_key
-    console.print(
-        "local mode: generated a snapshot signing key for this run "
-        "(production sets TUNESTREAM_SNAPSHOT_KEY or TUNESTREAM_SNAPSHOT_KEY_FILE)"
-    )
-    return secrets.token_hex(32)
-
-
 def run_demo(
     settings: Settings,
     *,
@@ -251,9 +239,15 @@ def run_demo(
     """Run the demo; 0 if recommendation lists arrived, 1 otherwise."""
     console = Console()
     view = DemoView()
-    settings = settings.replace(snapshot_key=local_snapshot_key(settings, console))
+
+    def say_key_made() -> None:
+        console.print(
+            "local mode: generated a snapshot signing key for this run "
+            "(production sets TUNESTREAM_SNAPSHOT_KEY or TUNESTREAM_SNAPSHOT_KEY_FILE)"
+        )
+
     console.print("creating topics, starting a learner and a worker ...")
-    with local_pipeline(settings, ready=False) as pipeline:
+    with local_pipeline(settings, ready=False, on_new_key=say_key_made) as pipeline:
         worker, settings = pipeline.worker, pipeline.settings
         url = f"http://127.0.0.1:{settings.web_port}"
         console.print(f"broker {settings.broker}; worker at {url}")

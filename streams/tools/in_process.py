@@ -73,9 +73,7 @@ class TrackSide:
             record = {"items": [orjson.loads(item) for item in encoded]}
             top = self.tops.setdefault(partition, PartitionTop(self.top_k, self.half_life_s))
             for track_id, state in fold_track_record(record, self._state).items():
-                features = state.features
-                at = features.latest_ts_ms
-                top.offer(track_id, features.popularity.read(at), at)
+                top.offer_track(track_id, state.features)
 
     def tick(self, now_s: float) -> None:
         """Publish the changed tops into the board when the interval has passed."""

@@ -97,12 +97,14 @@ def local_pipeline(
     before_start: Callable[[Settings], None] | None = None,
     ready: bool = True,
     on_wait: Callable[[float], None] | None = None,
+    on_new_key: Callable[[], None] | None = None,
 ) -> Iterator[LocalPipeline]:
     """A learner and a worker on ``settings``' broker (an embedded one started here
     when ``settings.embedded``), the topics created first and ``before_start`` called
     before the children start (to publish a catalog the worker waits for). With
-    ``ready`` it returns once the worker is ready (:func:`wait_ready`). Everything it
-    started is stopped on the way out, children first."""
+    ``ready`` it returns once the worker is ready (:func:`wait_ready`). Without a
+    snapshot key or key file in ``settings`` it makes one for this run and calls
+    ``on_new_key``. Everything it started is stopped on the way out, children first."""
     with contextlib.ExitStack() as stack:
         if settings.embedded:
             broker = stack.enter_context(EmbeddedBroker())
@@ -115,7 +117,7 @@ def local_pipeline(
             data_dir=str(workdir / "data"),
             web_port=free_port(),
             learner_web_port=free_port(),
-            snapshot_key=settings.snapshot_key or _key_unless_filed(settings),
+            snapshot_key=local_snapshot_key(settings, on_new_key),
         )
         learner = start_role("learner", settings, workdir, error)
         stack.callback(learner.stop)
@@ -126,15 +128,25 @@ def local_pipeline(
         yield LocalPipeline(settings, learner, worker)
 
 
-def _key_unless_filed(settings: Settings) -> str:
-    """A new signing key for this run, unless the settings name a key file."""
-    return "" if settings.snapshot_key_file else secrets.token_hex(32)
+def local_snapshot_key(settings: Settings, on_new_key: Callable[[], None] | None = None) -> str:
+    """The configured snapshot key; without one (and without a key file) a new key for
+    this run, after calling ``on_new_key``.
+
+    >>> local_snapshot_key(Settings(snapshot_key="ab" * 32)) == "ab" * 32
+    True
+    """
+    if settings.snapshot_key or settings.snapshot_key_file:
+        return settings.snapshot_key
+    if on_new_key is not None:
+        on_new_key()
+    return secrets.token_hex(32)
 
 
 __all__ = [
     "READY_TIMEOUT_S",
     "LocalPipeline",
     "local_pipeline",
+    "local_snapshot_key",
     "role_environment",
     "start_role",
     "wait_ready",

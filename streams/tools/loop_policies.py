@@ -220,8 +220,7 @@ class PopularityPolicy:
             if track is None:
                 track = self.tracks[track_id] = TrackFeatures(self.board.half_life_s)
             track.update(event)
-            at = track.latest_ts_ms
-            self.top.offer(track_id, track.popularity.read(at), at)
+            self.top.offer_track(track_id, track)
 
 
 class OraclePolicy:

@@ -423,9 +423,7 @@ class Worker:
                     key = track_id.encode()
                     await self.track_changelog.put(key, state.to_stored(), partition)
                     self.live_tracks.put(key, state)
-                    features = state.features
-                    at = features.latest_ts_ms
-                    top.offer(track_id, features.popularity.read(at), at)
+                    top.offer_track(track_id, state.features)
             except Exception:  # our own records; a bad one is logged, never stops the agent
                 self.live_tracks.clear()  # states may be half folded: rebuilt from the table
                 log.exception("bad track record", extra={"topic": self.settings.track_events_topic})
